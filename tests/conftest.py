@@ -1,0 +1,55 @@
+"""Shared test configuration.
+
+* Every async test runs twice: on the stdlib event loop and on uvloop (when installed).
+* Every async test runs under blockbuster: a blocking call (sync file or socket I/O,
+  ``time.sleep``...) made by blobflow code on the event loop thread fails the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from blockbuster import blockbuster_ctx
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SDK_FIXTURES = SHARED / "fixtures" / "sdk"
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+    factories: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+        "asyncio": asyncio.new_event_loop
+    }
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - Windows
+        return factories
+    factories["uvloop"] = uvloop.new_event_loop
+    return factories
+
+
+@pytest.fixture(autouse=True)
+def no_blocking_calls(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Fail an async test when blobflow code blocks the event loop thread."""
+    if not inspect.iscoroutinefunction(getattr(request.node, "function", None)):
+        yield None
+        return
+    if request.node.get_closest_marker("allow_blocking"):
+        yield None
+        return
+    with blockbuster_ctx(["blobflow"]) as bb:
+        yield bb
+
+
+@pytest.fixture(scope="session")
+def sdk_fixtures() -> Path:
+    """Files written by the official SDK (read-only ground truth)."""
+    if not SDK_FIXTURES.is_dir():
+        pytest.fail(f"SDK fixtures not found at {SDK_FIXTURES}: ../shared must sit beside the repo")
+    return SDK_FIXTURES
