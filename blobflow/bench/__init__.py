@@ -1,0 +1,23 @@
+"""blobflow.bench: the ``blobflow bench`` harness (standard vs blob vs quick/fast, with limits).
+
+See the README "Benchmark" section for what is measured and the ``results.json`` shape.
+"""
+
+from __future__ import annotations
+
+from blobflow.bench._data import BenchData, DataSpec, ensure_data
+from blobflow.bench._report import format_table, write_outputs
+from blobflow.bench._run import PROFILES, BenchOptions, format_sweep, run_bench, run_sweep
+
+__all__ = [
+    "PROFILES",
+    "BenchData",
+    "BenchOptions",
+    "DataSpec",
+    "ensure_data",
+    "format_sweep",
+    "format_table",
+    "run_bench",
+    "run_sweep",
+    "write_outputs",
+]

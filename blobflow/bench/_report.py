@@ -1,0 +1,277 @@
+"""Turn run records into results.json / results.md and the table printed on stdout.
+
+``results.json`` shape (documented in the README; extra keys may be added, none removed)::
+
+    {"images": N, "avg_image_bytes": B, "profile": "...", "runs": R,
+     "results": [{"direction", "strategy", "client", "seconds": [..], "seconds_median",
+                  "images_per_s", "mb_per_s", "peak_rss_mb", "speedup_vs_standard",
+                  # extras: "profile", "runs_ok", "runs_failed", "errors", "ratio_to_limit",
+                  #         "seed_claim", "speedup_vs_sdk_best"}],
+     "limits": {"tar_seconds", "raw_upload_seconds", "raw_download_seconds", "tar_bytes"},
+     "seed_claims": {"upload_blob": 2, "upload_quick": 14, "download_blob": 4, "download_fast": 22},
+     "targets": {...}, "command": "..."}
+
+A failed run (error or not verified) contributes no time: it is counted in ``runs_failed`` and
+its error is listed. A row whose every run failed has null figures.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ORDER", "SEED_CLAIMS", "RunRecord", "build_results", "format_table", "write_outputs"]
+
+SEED_CLAIMS: dict[str, float] = {
+    "upload_blob": 2,
+    "upload_quick": 14,
+    "download_blob": 4,
+    "download_fast": 22,
+}
+STRATEGIES = {"upload": ("standard", "blob", "quick"), "download": ("standard", "blob", "fast")}
+ORDER = [(d, s) for d, names in STRATEGIES.items() for s in names]
+CLIENTS = ("blobflow", "sdk")
+
+
+@dataclass
+class RunRecord:
+    direction: str
+    strategy: str
+    client: str
+    run: int
+    ok: bool
+    seconds: float | None
+    peak_rss_mb: float | None
+    error: str | None = None
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _ratio(num: float | None, den: float | None) -> float | None:
+    if num is None or den is None or den <= 0:
+        return None
+    return num / den
+
+
+def build_results(
+    records: Iterable[RunRecord],
+    *,
+    images: int,
+    total_bytes: int,
+    profile: str,
+    runs: int,
+    limits: Sequence[dict[str, float]],
+    command: str = "",
+) -> dict[str, Any]:
+    records = list(records)
+    limit = {
+        key: statistics.median(lim[key] for lim in limits) if limits else None
+        for key in ("tar_seconds", "raw_upload_seconds", "raw_download_seconds", "tar_bytes")
+    }
+    limit_for = {
+        "upload": _sum(limit["tar_seconds"], limit["raw_upload_seconds"]),
+        "download": limit["raw_download_seconds"],
+    }
+    rows: list[dict[str, Any]] = []
+    for client in CLIENTS:
+        for direction, strategy in ORDER:
+            mine = [
+                r
+                for r in records
+                if (r.direction, r.strategy, r.client) == (direction, strategy, client)
+            ]
+            if mine:
+                rows.append(_row(mine, images, total_bytes, profile, limit_for[direction]))
+    medians = {(r["direction"], r["strategy"], r["client"]): r["seconds_median"] for r in rows}
+    for row in rows:
+        key = (row["direction"], "standard", row["client"])
+        row["speedup_vs_standard"] = _ratio(medians.get(key), row["seconds_median"])
+        sdk = [
+            m
+            for (d, _s, c), m in medians.items()
+            if d == row["direction"] and c == "sdk" and m is not None
+        ]
+        best_sdk = min(sdk) if sdk else None
+        row["speedup_vs_sdk_best"] = (
+            _ratio(best_sdk, row["seconds_median"]) if row["client"] == "blobflow" else None
+        )
+    return {
+        "images": images,
+        "avg_image_bytes": total_bytes / max(1, images),
+        "profile": profile,
+        "runs": runs,
+        "results": rows,
+        "limits": limit,
+        "seed_claims": SEED_CLAIMS,
+        "targets": _targets(rows),
+        "command": command,
+    }
+
+
+def _sum(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a + b
+
+
+def _row(
+    records: list[RunRecord], images: int, total_bytes: int, profile: str, limit: float | None
+) -> dict[str, Any]:
+    first = records[0]
+    ok = [r for r in records if r.ok and r.seconds is not None]
+    seconds = [float(r.seconds) for r in ok if r.seconds is not None]
+    median = _median(seconds)
+    rss = [r.peak_rss_mb for r in ok if r.peak_rss_mb is not None]
+    return {
+        "direction": first.direction,
+        "strategy": first.strategy,
+        "client": first.client,
+        "profile": profile,
+        "seconds": seconds,
+        "seconds_median": median,
+        "images_per_s": _ratio(images, median),
+        "mb_per_s": _ratio(total_bytes / 1e6, median),
+        "peak_rss_mb": max(rss) if rss else None,
+        "speedup_vs_standard": None,  # filled once every row's median is known
+        "ratio_to_limit": _ratio(median, limit),
+        "seed_claim": SEED_CLAIMS.get(f"{first.direction}_{first.strategy}"),
+        "runs_ok": len(ok),
+        "runs_failed": len(records) - len(ok),
+        "errors": sorted({str(r.error) for r in records if not r.ok}),
+    }
+
+
+def _find(rows: list[dict[str, Any]], direction: str, strategy: str, client: str) -> Any:
+    for row in rows:
+        if (row["direction"], row["strategy"], row["client"]) == (direction, strategy, client):
+            return row
+    return None
+
+
+def _targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The issue's targets, each true / false, or null when a figure is missing."""
+    out: dict[str, Any] = {}
+    for direction, strategy in (("upload", "quick"), ("download", "fast")):
+        row = _find(rows, direction, strategy, "blobflow")
+        speedup = row and row["speedup_vs_standard"]
+        ratio = row and row["ratio_to_limit"]
+        vs_sdk = row and row["speedup_vs_sdk_best"]
+        out[f"{direction}_{strategy}_20x_vs_standard"] = None if not speedup else speedup >= 20
+        out[f"{direction}_{strategy}_within_2x_of_limit"] = None if not ratio else ratio <= 2
+        out[f"{direction}_{strategy}_5x_vs_sdk_best"] = None if not vs_sdk else vs_sdk >= 5
+    return out
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+_HEADER = (
+    "direction",
+    "strategy",
+    "client",
+    "median s",
+    "images/s",
+    "MB/s",
+    "speedup",
+    "seed claim",
+    "x limit",
+    "vs SDK best",
+    "peak RSS MB",
+    "runs ok",
+)
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    return [
+        row["direction"],
+        row["strategy"],
+        row["client"],
+        _fmt(row["seconds_median"], ".2f"),
+        _fmt(row["images_per_s"], ",.0f"),
+        _fmt(row["mb_per_s"], ".1f"),
+        _fmt(row["speedup_vs_standard"], ".1f") + ("x" if row["speedup_vs_standard"] else ""),
+        _fmt(row["seed_claim"], "g") + ("x" if row["seed_claim"] else ""),
+        _fmt(row["ratio_to_limit"], ".2f"),
+        _fmt(row["speedup_vs_sdk_best"], ".1f") + ("x" if row["speedup_vs_sdk_best"] else ""),
+        _fmt(row["peak_rss_mb"], ".0f"),
+        f"{row['runs_ok']}/{row['runs_ok'] + row['runs_failed']}",
+    ]
+
+
+def _limits_line(results: dict[str, Any]) -> str:
+    lim = results["limits"]
+    return (
+        f"limits (median): tar cf {_fmt(lim['tar_seconds'], '.2f')} s, "
+        f"raw upload {_fmt(lim['raw_upload_seconds'], '.2f')} s, "
+        f"raw download {_fmt(lim['raw_download_seconds'], '.2f')} s "
+        f"of {_fmt((lim['tar_bytes'] or 0) / 1e6, '.1f')} MB"
+    )
+
+
+def _title(results: dict[str, Any]) -> str:
+    return (
+        f"{results['images']:,} images x {results['avg_image_bytes'] / 1024:.1f} KB avg, "
+        f"profile {results['profile']}, {results['runs']} run(s)"
+    )
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """The plain-text table printed on stdout."""
+    table = [list(_HEADER)] + [_cells(r) for r in results["results"]]
+    widths = [max(len(row[i]) for row in table) for i in range(len(_HEADER))]
+    lines = [_title(results)]
+    for n, row in enumerate(table):
+        lines.append(
+            "  ".join(
+                cell.rjust(w) if i > 2 else cell.ljust(w)
+                for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    lines.append(_limits_line(results))
+    lines.extend(_failures(results))
+    return "\n".join(lines)
+
+
+def _failures(results: dict[str, Any]) -> list[str]:
+    return [
+        f"FAILED {r['direction']} {r['strategy']} ({r['client']}): {err}"
+        for r in results["results"]
+        for err in r["errors"]
+    ]
+
+
+def format_markdown(results: dict[str, Any]) -> str:
+    lines = [f"# blobflow bench: {_title(results)}", ""]
+    if results.get("command"):
+        lines += [f"`{results['command']}`", ""]
+    lines.append("| " + " | ".join(_HEADER) + " |")
+    lines.append("|" + "---|" * len(_HEADER))
+    lines += ["| " + " | ".join(_cells(r)) + " |" for r in results["results"]]
+    lines += ["", _limits_line(results), "", "Targets:", ""]
+    lines += [f"- {k}: {v}" for k, v in results["targets"].items()]
+    failures = _failures(results)
+    if failures:
+        lines += ["", *[f"- {f}" for f in failures]]
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(results: dict[str, Any], out_dir: Path) -> list[Path]:
+    """results.json, results.md and results.png (plus sweep.png after a sweep) in out_dir."""
+    from blobflow.bench._plot import plot_speedups, plot_sweep
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / "results.json", out_dir / "results.md", out_dir / "results.png"]
+    paths[0].write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    paths[1].write_text(format_markdown(results), encoding="utf-8")
+    plot_speedups(results, paths[2])
+    if results.get("sweep"):
+        paths.append(out_dir / "sweep.png")
+        plot_sweep(results["sweep"], paths[-1])
+    return paths

@@ -1,0 +1,308 @@
+"""The orchestrator behind ``blobflow bench``.
+
+Per run: a fresh server (the embedded reference server in its own process, on loopback, with a
+fresh data dir and the profile's shaping) unless one was given; the limits; every upload strategy
+on a fresh project; then every download strategy from one verified blob project into a fresh
+folder. Each strategy runs in its own child process (see ``_runner``) and is verified afterwards
+(see ``_verify``); a run that fails or does not verify is recorded as failed, with no time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from blobflow.bench._data import BenchData, DataSpec, ensure_data
+from blobflow.bench._limits import measure_limits
+from blobflow.bench._raw import RawClient
+from blobflow.bench._report import ORDER, RunRecord, build_results, format_table
+from blobflow.bench._runner import Job, JobResult, run_job
+from blobflow.bench._verify import verify_download, verify_upload
+
+__all__ = ["PROFILES", "BenchOptions", "Target", "run_bench", "run_sweep"]
+
+# name -> (latency per request in ms, per-connection bandwidth in Mbit/s or None)
+PROFILES: dict[str, tuple[float, float | None]] = {"loopback": (0.0, None), "wan": (40.0, 200.0)}
+# Preferred download sources: a blob project uploaded (and verified) in the same run.
+_SOURCES = [("blobflow", "quick"), ("blobflow", "blob"), ("sdk", "quick"), ("sdk", "blob")]
+
+
+@dataclass
+class BenchOptions:
+    images: int = 30000
+    image_kb: float = 4.0
+    runs: int = 3
+    profile: str = "loopback"
+    sdk_python: str | None = None
+    out: Path | None = Path("bench-results")
+    server: str | None = None
+    token: str | None = None
+    seed: int = 0
+    strategies: Sequence[tuple[str, str]] = tuple(ORDER)
+    clients: Sequence[str] = ("blobflow", "sdk")
+    cache_dir: Path | None = None
+    work_dir: Path | None = None
+    verify_sample: int = 1000
+    timeout: float = 3600.0
+    python: str = sys.executable
+    command: str = ""
+    log: Callable[[str], None] = field(default=lambda msg: print(msg, file=sys.stderr))
+
+    def active_clients(self) -> list[str]:
+        return [c for c in self.clients if c == "blobflow" or (c == "sdk" and self.sdk_python)]
+
+
+@dataclass(frozen=True)
+class Target:
+    address: str
+    token: str
+    team_id: int
+    workspace_id: int
+
+
+@contextlib.contextmanager
+def _embedded_server(opts: BenchOptions, data_dir: Path) -> Iterator[Target]:
+    from blobflow.server import ServerProcess
+
+    latency_ms, bandwidth = PROFILES[opts.profile]
+    with ServerProcess(data_dir=data_dir, latency_ms=latency_ms, bandwidth_mbps=bandwidth) as srv:
+        yield Target(srv.address, srv.token, int(srv.team_id), int(srv.workspace_id))
+
+
+@contextlib.contextmanager
+def _external_server(opts: BenchOptions) -> Iterator[Target]:
+    assert opts.server is not None and opts.token is not None
+    with RawClient(opts.server, opts.token) as raw:
+        teams = raw.list_all("teams.list", {"filter": []})
+        if not teams:
+            raise RuntimeError(f"{opts.server}: this token sees no team")
+        team_id = int(teams[0]["id"])
+        spaces = raw.list_all("workspaces.list", {"teamId": team_id, "filter": []})
+        if not spaces:
+            raise RuntimeError(f"{opts.server}: team {team_id} has no workspace")
+    yield Target(opts.server, opts.token, team_id, int(spaces[0]["id"]))
+
+
+def _server(opts: BenchOptions, data_dir: Path) -> contextlib.AbstractContextManager[Target]:
+    if opts.server:
+        if not opts.token:
+            raise ValueError("--server needs --token (or API_TOKEN)")
+        return _external_server(opts)
+    return _embedded_server(opts, data_dir)
+
+
+class _Run:
+    """One repetition: limits, uploads, downloads against one server."""
+
+    def __init__(self, opts: BenchOptions, data: BenchData, target: Target, run: int, work: Path):
+        self.opts, self.data, self.target, self.run, self.work = opts, data, target, run, work
+        self.stamp = f"{int(time.time())}-r{run}"
+        self.uploaded: dict[tuple[str, str], int] = {}
+
+    def job(self, direction: str, strategy: str, client: str, **kw: Any) -> Job:
+        name = f"bench-{client}-{direction}-{strategy}-{self.stamp}"
+        work_dir = self.work / name
+        shutil.rmtree(work_dir, ignore_errors=True)
+        work_dir.mkdir(parents=True)
+        return Job(
+            direction=direction,
+            strategy=strategy,
+            client=client,
+            server=self.target.address,
+            token=self.target.token,
+            team_id=self.target.team_id,
+            workspace_id=self.target.workspace_id,
+            data_root=str(self.data.root),
+            img_dir=str(self.data.img_dir),
+            ann_dir=str(self.data.ann_dir),
+            work_dir=str(work_dir),
+            name=name,
+            **kw,
+        )
+
+    def execute(self, job: Job) -> JobResult:
+        python = self.opts.sdk_python if job.client == "sdk" else self.opts.python
+        assert python is not None
+        log_path = self.work / "logs" / f"{job.name}.log"
+        result = run_job(job, python, timeout=self.opts.timeout, log_path=log_path)
+        if result.ok:
+            try:
+                with RawClient(self.target.address, self.target.token) as raw:
+                    self._verify(job, result, raw)
+            except Exception as exc:  # any verification problem fails the run
+                result.ok = False
+                result.error = f"not verified: {type(exc).__name__}: {exc}"
+        shutil.rmtree(job.work_dir, ignore_errors=True)
+        return result
+
+    def _verify(self, job: Job, result: JobResult, raw: RawClient) -> None:
+        if job.direction == "upload":
+            if result.project_id is None:
+                raise RuntimeError("the strategy returned no project id")
+            verify_upload(raw, int(result.project_id), self.data, self.opts.verify_sample)
+        else:
+            assert job.dest is not None
+            verify_download(Path(job.dest), self.data)
+
+    def record(self, job: Job, result: JobResult) -> RunRecord:
+        status = f"{result.seconds:.2f} s" if result.ok and result.seconds else "FAILED"
+        detail = "" if result.ok else f": {result.error}"
+        self.opts.log(
+            f"run {self.run + 1}/{self.opts.runs} {job.direction} {job.strategy} "
+            f"({job.client}): {status}{detail}"
+        )
+        return RunRecord(
+            job.direction,
+            job.strategy,
+            job.client,
+            self.run,
+            result.ok,
+            result.seconds if result.ok else None,
+            result.peak_rss_mb,
+            result.error,
+        )
+
+    def uploads(self) -> list[RunRecord]:
+        records = []
+        for direction, strategy in self.opts.strategies:
+            if direction != "upload":
+                continue
+            for client in self.opts.active_clients():
+                job = self.job(direction, strategy, client)
+                result = self.execute(job)
+                records.append(self.record(job, result))
+                if result.ok and result.project_id is not None:
+                    self.uploaded[(client, strategy)] = int(result.project_id)
+        return records
+
+    def download_source(self) -> int | None:
+        for key in _SOURCES:
+            if key in self.uploaded:
+                return self.uploaded[key]
+        # No blob upload ran (or verified) in this run: make one, untimed.
+        for client, strategy in _SOURCES:
+            if client not in self.opts.active_clients():
+                continue
+            job = self.job("upload", strategy, client)
+            job.name = f"bench-source-{self.stamp}"
+            result = self.execute(job)
+            if result.ok and result.project_id is not None:
+                return int(result.project_id)
+            self.opts.log(f"download source ({client} {strategy}) failed: {result.error}")
+        return None
+
+    def downloads(self) -> list[RunRecord]:
+        wanted = [(d, s) for d, s in self.opts.strategies if d == "download"]
+        if not wanted:
+            return []
+        source = self.download_source()
+        records = []
+        for direction, strategy in wanted:
+            for client in self.opts.active_clients():
+                dest = self.work / f"dl-{client}-{strategy}"
+                shutil.rmtree(dest, ignore_errors=True)
+                job = self.job(direction, strategy, client, project_id=source, dest=str(dest))
+                if source is None:
+                    result = JobResult(ok=False, error="no verified blob project to download")
+                else:
+                    result = self.execute(job)
+                records.append(self.record(job, result))
+                shutil.rmtree(dest, ignore_errors=True)
+        return records
+
+
+def run_bench(opts: BenchOptions) -> dict[str, Any]:
+    """Run the whole comparison; return the results dict (see ``_report``)."""
+    if opts.profile not in PROFILES:
+        raise ValueError(f"unknown profile {opts.profile!r}; choose from {', '.join(PROFILES)}")
+    started = time.perf_counter()
+    opts.log(f"data: {opts.images:,} images of ~{opts.image_kb:g} KB (cached after the first run)")
+    data = ensure_data(DataSpec(opts.images, opts.image_kb, opts.seed), opts.cache_dir)
+    opts.log(f"data: {data.root} ({data.total_bytes / 1e6:.1f} MB)")
+    records: list[RunRecord] = []
+    limits: list[dict[str, float]] = []
+    base = opts.work_dir or Path(tempfile.gettempdir())
+    base.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="blobflow-bench-", dir=base) as tmp:
+        for run in range(opts.runs):
+            work = Path(tmp) / f"run{run}"
+            work.mkdir()
+            with _server(opts, work / "server-data") as target:
+                one = _Run(opts, data, target, run, work)
+                with RawClient(target.address, target.token) as raw:
+                    lim = measure_limits(raw, target.team_id, data, work / "limits")
+                limits.append(lim.to_dict())
+                opts.log(
+                    f"run {run + 1}/{opts.runs} limits: tar {lim.tar_seconds:.2f} s, raw upload "
+                    f"{lim.raw_upload_seconds:.2f} s, raw download {lim.raw_download_seconds:.2f} s"
+                )
+                records += one.uploads()
+                records += one.downloads()
+            if opts.work_dir is None or run < opts.runs - 1:
+                shutil.rmtree(work, ignore_errors=True)
+    results = build_results(
+        records,
+        images=opts.images,
+        total_bytes=data.total_bytes,
+        profile=opts.profile,
+        runs=opts.runs,
+        limits=limits,
+        command=opts.command,
+    )
+    results["wall_seconds"] = time.perf_counter() - started
+    return results
+
+
+def run_sweep(opts: BenchOptions, sizes: Sequence[int]) -> dict[str, Any]:
+    """Run the bench at each size; the last size's results plus a ``sweep`` list of points."""
+    points: list[dict[str, Any]] = []
+    results: dict[str, Any] = {}
+    for size in sizes:
+        results = run_bench(replace(opts, images=size))
+        for row in results["results"]:
+            median = row["seconds_median"]
+            points.append(
+                {
+                    "images": size,
+                    "direction": row["direction"],
+                    "strategy": row["strategy"],
+                    "client": row["client"],
+                    "seconds_median": median,
+                    "seconds_per_image": None if median is None else median / size,
+                }
+            )
+    results["sweep"] = points
+    return results
+
+
+def format_sweep(points: list[dict[str, Any]]) -> str:
+    sizes = sorted({p["images"] for p in points})
+    keys = sorted(
+        {(p["direction"], p["strategy"], p["client"]) for p in points},
+        key=lambda k: (k[2], ORDER.index((k[0], k[1]))),
+    )
+    head = ["direction", "strategy", "client"] + [f"{n:,} img: us/img" for n in sizes]
+    table = [head]
+    for key in keys:
+        row = list(key)
+        for n in sizes:
+            match = [
+                p
+                for p in points
+                if (p["direction"], p["strategy"], p["client"]) == key and p["images"] == n
+            ]
+            spi = match[0]["seconds_per_image"] if match else None
+            row.append("-" if spi is None else f"{spi * 1e6:,.1f}")
+        table.append(row)
+    widths = [max(len(r[i]) for r in table) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in table)
+
+
+__all__ += ["format_sweep", "format_table"]

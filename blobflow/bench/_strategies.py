@@ -1,0 +1,198 @@
+"""The six blobflow strategies, each timed end to end in its own child process.
+
+Every strategy starts from the same loose local files (``img/``, ``ann/``, ``meta.json`` of the
+generated data set) or from the same server project, and ends in the same state:
+
+* upload: one new project with one dataset ``ds0`` holding every image and its annotation;
+* download: ``<dest>/meta.json`` and ``<dest>/ds0/ann/<name>.json`` for every image, plus the
+  images, either as files in ``<dest>/ds0/img/`` (standard) or as ``<dest>/blob/<id>.tar`` with
+  ``<dest>/ds0/<id>_offsets.pkl`` (blob, fast).
+
+Each calls blobflow's public functions only; this module adds no transfer logic of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from blobflow.api import Api
+from blobflow.api._models import DatasetInfo, ImageInfo, ProjectInfo
+from blobflow.bench._runner import Job
+from blobflow.engine._files import write_files
+
+__all__ = ["strategy"]
+
+Strategy = Callable[[Job], Coroutine[Any, Any, int | None]]
+_DATASET = "ds0"
+_TF_BLOB_DIR = "/blob-files"
+
+
+def _listdir(path: str) -> list[str]:
+    return sorted(os.listdir(path))
+
+
+async def _project(api: Api, job: Job) -> tuple[ProjectInfo, DatasetInfo, dict[str, Any]]:
+    meta = json.loads(await asyncio.to_thread(Path(job.data_root, "meta.json").read_text))
+    project = await api.project.create(job.workspace_id, job.name, change_name_if_conflict=True)
+    assert project.id is not None
+    meta = await api.project.update_meta(project.id, meta)
+    dataset = await api.dataset.create(project.id, _DATASET)
+    return project, dataset, meta
+
+
+def _ann_paths(job: Job, names: Sequence[str | None]) -> list[str]:
+    return [os.path.join(job.ann_dir, f"{name}.json") for name in names]
+
+
+def _ids(infos: Sequence[ImageInfo]) -> list[int]:
+    return [int(i.id) for i in infos if i.id is not None]
+
+
+async def _pack(job: Job) -> tuple[Path, Path]:
+    """The blob and its ``<stem>_offsets.pkl`` from the loose images (one pass)."""
+    from blobflow.blob import BlobImageInfo, archive_directory
+
+    tar = Path(job.work_dir) / f"{job.name}.tar"
+    pkl = tar.with_name(f"{tar.stem}_offsets.pkl")
+
+    def pack() -> None:
+        infos = archive_directory(job.img_dir, tar)
+        BlobImageInfo.dump_to_pickle(infos, pkl)
+
+    await asyncio.to_thread(pack)
+    return tar, pkl
+
+
+async def upload_standard(job: Job) -> int | None:
+    """The per-image protocol: hash, ``images.bulk.upload``, ``images.bulk.add``, annotations."""
+    async with Api(job.server, job.token) as api:
+        project, dataset, _ = await _project(api, job)
+        assert dataset.id is not None
+        names = await asyncio.to_thread(_listdir, job.img_dir)
+        paths = [os.path.join(job.img_dir, n) for n in names]
+        infos = await api.image.upload_paths(dataset.id, names, paths)
+        await api.annotation.upload_paths(
+            _ids(infos), _ann_paths(job, [i.name for i in infos]), dataset_id=dataset.id
+        )
+        return project.id
+
+
+async def upload_blob(job: Job) -> int | None:
+    """Step after step: pack + offsets, Team Files, ``upload_blob_images``, annotations."""
+    tar, pkl = await _pack(job)
+    async with Api(job.server, job.token) as api:
+        blob = await api.file.upload(job.team_id, tar, f"{_TF_BLOB_DIR}/{tar.name}")
+        await api.file.upload(job.team_id, pkl, f"{_TF_BLOB_DIR}/{pkl.name}")
+        project, dataset, _ = await _project(api, job)
+        infos = await api.image.upload_blob_images(dataset, blob)
+        await api.annotation.upload_paths(
+            _ids(infos), _ann_paths(job, [i.name for i in infos]), dataset_id=dataset.id
+        )
+        return project.id
+
+
+async def upload_quick(job: Job) -> int | None:
+    """``quick_import``: upload, registration and annotations pipelined."""
+    from blobflow.project import quick_import  # type: ignore[attr-defined,unused-ignore]
+
+    tar, pkl = await _pack(job)
+    async with Api(job.server, job.token) as api:
+        project, dataset, meta = await _project(api, job)
+        names = await asyncio.to_thread(_listdir, job.ann_dir)
+        anns = [os.path.join(job.ann_dir, n) for n in names]
+        await quick_import(api, dataset, tar, pkl, anns, project_meta=meta)
+        return project.id
+
+
+async def _source(api: Api, job: Job) -> tuple[DatasetInfo, list[ImageInfo], Path]:
+    """Write meta.json; return the one dataset, its images and the local dataset folder."""
+    assert job.project_id is not None and job.dest is not None
+    meta = await api.project.get_meta(job.project_id)
+    dest = Path(job.dest)
+    await write_files([(dest / "meta.json", json.dumps(meta).encode())])
+    datasets = await api.dataset.get_list(job.project_id, recursive=True)
+    if len(datasets) != 1 or datasets[0].id is None:
+        raise RuntimeError(f"project {job.project_id}: expected one dataset, got {len(datasets)}")
+    infos = await api.image.get_list(datasets[0].id)
+    return datasets[0], infos, dest / str(datasets[0].name)
+
+
+async def _download_anns(
+    api: Api, dataset: DatasetInfo, infos: Sequence[ImageInfo], ds_dir: Path
+) -> None:
+    assert dataset.id is not None
+    anns = await api.annotation.download_batch(dataset.id, _ids(infos))
+    await write_files(
+        (ds_dir / "ann" / f"{info.name}.json", json.dumps(ann.annotation).encode())
+        for info, ann in zip(infos, anns, strict=True)
+    )
+
+
+async def download_standard(job: Job) -> int | None:
+    """Per-image downloads to ``img/`` files, plus annotations."""
+    async with Api(job.server, job.token) as api:
+        dataset, infos, ds_dir = await _source(api, job)
+        assert dataset.id is not None
+        paths = [ds_dir / "img" / str(info.name) for info in infos]
+        await asyncio.gather(
+            api.image.download_paths(dataset.id, _ids(infos), paths),
+            _download_anns(api, dataset, infos, ds_dir),
+        )
+    return None
+
+
+async def download_blob(job: Job) -> int | None:
+    """Step after step: each blob tar, its offsets pickle, then the annotations."""
+    from blobflow.blob import BlobImageInfo
+
+    assert job.project_id is not None
+    async with Api(job.server, job.token) as api:
+        dataset, infos, ds_dir = await _source(api, job)
+        blobs: dict[int, list[ImageInfo]] = {}
+        for info in infos:
+            if info.related_data_id is None:
+                raise RuntimeError(f"image {info.name} is not a blob image")
+            blobs.setdefault(int(info.related_data_id), []).append(info)
+        for blob_id, members in blobs.items():
+            tar = Path(str(job.dest)) / "blob" / f"{blob_id}.tar"
+            await api.image.download_blob_file(job.project_id, str(members[0].download_id), tar)
+            offsets = [
+                BlobImageInfo(str(i.name), int(i.offset_start or 0), int(i.offset_end or 0))
+                for i in members
+            ]
+            pkl = ds_dir / f"{blob_id}_offsets.pkl"
+            await asyncio.to_thread(BlobImageInfo.dump_to_pickle, offsets, pkl)
+        await _download_anns(api, dataset, infos, ds_dir)
+    return None
+
+
+async def download_fast(job: Job) -> int | None:
+    """``download_fast(..., download_blob_files=True)``: everything concurrent."""
+    from blobflow.project import download_fast as fast  # type: ignore[attr-defined,unused-ignore]
+
+    assert job.project_id is not None and job.dest is not None
+    async with Api(job.server, job.token) as api:
+        await fast(api, job.project_id, job.dest, download_blob_files=True)
+    return None
+
+
+_STRATEGIES: dict[tuple[str, str], Strategy] = {
+    ("upload", "standard"): upload_standard,
+    ("upload", "blob"): upload_blob,
+    ("upload", "quick"): upload_quick,
+    ("download", "standard"): download_standard,
+    ("download", "blob"): download_blob,
+    ("download", "fast"): download_fast,
+}
+
+
+def strategy(direction: str, name: str) -> Strategy:
+    try:
+        return _STRATEGIES[(direction, name)]
+    except KeyError:
+        raise ValueError(f"unknown strategy {direction} {name}") from None
