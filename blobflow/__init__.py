@@ -5,7 +5,23 @@ The public surface is re-exported here; everything in underscore modules is priv
 
 from __future__ import annotations
 
+from blobflow._config import TransferConfig
 from blobflow._errors import BlobflowError, BlobFormatError, IntegrityError, UnsafePickleError
+from blobflow.api import (
+    AnnotationInfo,
+    Api,
+    ApiError,
+    AuthError,
+    ConflictError,
+    DatasetInfo,
+    FileInfo,
+    ImageInfo,
+    NotFoundError,
+    ProjectInfo,
+    RetryBudgetExceeded,
+    TeamInfo,
+    WorkspaceInfo,
+)
 
 __version__ = "0.1.0"
 
@@ -16,4 +32,19 @@ __all__ = [
     "BlobFormatError",
     "IntegrityError",
     "UnsafePickleError",
+    # client (blobflow.api)
+    "Api",
+    "TransferConfig",
+    "ApiError",
+    "AuthError",
+    "NotFoundError",
+    "ConflictError",
+    "RetryBudgetExceeded",
+    "ImageInfo",
+    "FileInfo",
+    "ProjectInfo",
+    "DatasetInfo",
+    "TeamInfo",
+    "WorkspaceInfo",
+    "AnnotationInfo",
 ]

@@ -1,1 +1,47 @@
-"""blobflow.api"""
+"""blobflow.api: the async client for the Supervisely public API v3 (and ``blobflow serve``)."""
+
+from blobflow._config import TransferConfig
+from blobflow.api._api import Api
+from blobflow.api._errors import (
+    ApiError,
+    AuthError,
+    ConflictError,
+    NotFoundError,
+    RetryBudgetExceeded,
+)
+from blobflow.api._models import (
+    AnnotationInfo,
+    DatasetInfo,
+    FileInfo,
+    ImageInfo,
+    ProjectInfo,
+    TeamInfo,
+    WorkspaceInfo,
+)
+from blobflow.api._progress import Progress, ProgressCallback
+from blobflow.api._transport import DownloadResult, HttpTransport, Transport, b64_sha256
+
+__all__ = [
+    "Api",
+    "TransferConfig",
+    "Transport",
+    "HttpTransport",
+    "DownloadResult",
+    "b64_sha256",
+    "Progress",
+    "ProgressCallback",
+    # errors
+    "ApiError",
+    "AuthError",
+    "NotFoundError",
+    "ConflictError",
+    "RetryBudgetExceeded",
+    # info objects
+    "ImageInfo",
+    "FileInfo",
+    "ProjectInfo",
+    "DatasetInfo",
+    "TeamInfo",
+    "WorkspaceInfo",
+    "AnnotationInfo",
+]

@@ -1,0 +1,98 @@
+"""Every tuning knob of the client and the transfer engine, in one frozen dataclass.
+
+Memory bound of the client (s3transfer style; the numbers are the defaults)::
+
+    peak ~= download_concurrency * chunk_size                        # blob streams in flight
+          + (registration_concurrency + queue_depth) * bulk_add_batch * ~1 KiB
+                                                                     # offsets + ImageInfo batches
+          + extract_batch * <largest image>                          # extraction executor batch
+          + max_connections * ~64 KiB                                # socket buffers
+    = 8 * 1 MiB + (4 + 2) * 10,000 * 1 KiB + 1,000 * 4 KiB + 32 * 64 KiB ~= 80 MiB for 4 KB images
+
+It depends on the concurrency knobs, never on the number of images: offsets are read from the
+pickle in batches, registered results stream out batch by batch, and blobs are streamed to disk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+__all__ = ["TransferConfig"]
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """Connection, retry and concurrency settings shared by :class:`blobflow.Api` and the engine.
+
+    Attributes (defaults in brackets):
+
+    * ``max_connections`` [32]: size of the aiohttp connection pool.
+    * ``max_connections_per_host`` [16]: pool limit per host (0 = no limit).
+    * ``sock_connect_timeout`` [30 s]: time to open one connection.
+    * ``sock_read_timeout`` [300 s]: longest idle gap between two reads of a response. There is
+      no total timeout, so a multi-GB blob stream is never cut for being long, only for stalling.
+    * ``retry_attempts`` [8]: attempts per request, the first included.
+    * ``retry_max_total_backoff`` [120 s]: the whole sleep budget of one request; when the next
+      sleep would exceed it the request fails with :class:`~blobflow.api.RetryBudgetExceeded`.
+    * ``backoff_base`` [0.25 s] / ``backoff_cap`` [20 s]: exponential backoff with full jitter,
+      sleep = uniform(0, min(cap, base * 2**attempt)); a ``Retry-After`` header wins when larger.
+    * ``registration_concurrency`` [4]: ``images.bulk.add`` requests in flight.
+    * ``download_concurrency`` [8]: blob/file downloads in flight.
+    * ``request_concurrency`` [16]: small JSON calls in flight (annotations, hashes, pages).
+    * ``queue_depth`` [2]: batches buffered between two pipeline stages (backpressure).
+    * ``chunk_size`` [1 MiB]: read/write unit of streamed bodies.
+    * ``bulk_add_batch`` [10,000]: images per ``images.bulk.add`` in the offsets flows (as the SDK).
+    * ``extract_batch`` [1,000]: small files written per executor call.
+    * ``hashes_batch`` [900], ``bulk_upload_batch`` [50], ``annotation_batch`` [50],
+      ``bulk_download_batch`` [50]: the SDK's batch sizes of the standard per-image calls.
+    """
+
+    max_connections: int = 32
+    max_connections_per_host: int = 16
+    sock_connect_timeout: float = 30.0
+    sock_read_timeout: float = 300.0
+    retry_attempts: int = 8
+    retry_max_total_backoff: float = 120.0
+    backoff_base: float = 0.25
+    backoff_cap: float = 20.0
+    registration_concurrency: int = 4
+    download_concurrency: int = 8
+    request_concurrency: int = 16
+    queue_depth: int = 2
+    chunk_size: int = 1 * MiB
+    bulk_add_batch: int = 10_000
+    extract_batch: int = 1_000
+    hashes_batch: int = 900
+    bulk_upload_batch: int = 50
+    annotation_batch: int = 50
+    bulk_download_batch: int = 50
+
+    def __post_init__(self) -> None:
+        for name in (
+            "max_connections",
+            "retry_attempts",
+            "registration_concurrency",
+            "download_concurrency",
+            "request_concurrency",
+            "queue_depth",
+            "chunk_size",
+            "bulk_add_batch",
+            "extract_batch",
+            "hashes_batch",
+            "bulk_upload_batch",
+            "annotation_batch",
+            "bulk_download_batch",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TransferConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("sock_connect_timeout", "sock_read_timeout", "backoff_cap"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"TransferConfig.{name} must be > 0, got {getattr(self, name)}")
+        if self.backoff_base < 0 or self.retry_max_total_backoff < 0:
+            raise ValueError("TransferConfig backoff values must be >= 0")
+
+    def with_(self, **changes: object) -> TransferConfig:
+        """A copy with some knobs changed (``cfg.with_(retry_attempts=3)``)."""
+        return replace(self, **changes)  # type: ignore[arg-type]

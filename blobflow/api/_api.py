@@ -1,0 +1,199 @@
+"""``Api``: the async client object, its groups, and paginated listing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable, Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+from blobflow._config import TransferConfig
+from blobflow.api._transport import HttpTransport, Transport
+
+__all__ = ["Api", "normalize_address"]
+
+T = TypeVar("T")
+
+
+def normalize_address(address: str) -> str:
+    """Strip slashes; prepend ``http://`` when no scheme is given (as the SDK)."""
+    address = address.strip().strip("/")
+    if not address.startswith(("http://", "https://")):
+        address = "http://" + address
+    return address
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of a dotenv file (comments, ``export`` and quotes allowed)."""
+    values: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+class Api:
+    """Async client for the Supervisely public API v3 (and ``blobflow serve``).
+
+    ::
+
+        async with Api("http://127.0.0.1:8000", token) as api:
+            project = await api.project.create(workspace_id, "demo", change_name_if_conflict=True)
+
+    One ``aiohttp.ClientSession`` (created on first use, closed by ``async with`` or
+    :meth:`close`) carries every request; ``config`` sets pool size, timeouts, retries and
+    concurrency. ``transport`` replaces the HTTP layer (tests, proxies).
+    """
+
+    def __init__(
+        self,
+        server_address: str | None = None,
+        token: str | None = None,
+        config: TransferConfig | None = None,
+        *,
+        transport: Transport | None = None,
+    ) -> None:
+        server_address = server_address or os.environ.get("SERVER_ADDRESS")
+        if not server_address:
+            raise ValueError("Api needs a server address (argument or env SERVER_ADDRESS)")
+        self.server_address = normalize_address(server_address)
+        self.token = token if token is not None else os.environ.get("API_TOKEN")
+        self.config = config or TransferConfig()
+        api_server = os.environ.get("SUPERVISELY_API_SERVER_ADDRESS")
+        base = normalize_address(api_server) if api_server else self.server_address + "/public/api"
+        headers = {"x-api-key": self.token} if self.token else {}
+        task_id = os.environ.get("SUPERVISELY_TASK_ID")
+        if task_id:
+            headers["x-task-id"] = task_id
+        self.transport: Transport = transport or HttpTransport(base + "/v3", headers, self.config)
+        self._sems: dict[str, asyncio.Semaphore] = {}
+
+        from blobflow.api._annotation import AnnotationApi
+        from blobflow.api._dataset import DatasetApi
+        from blobflow.api._file import FileApi
+        from blobflow.api._image import ImageApi
+        from blobflow.api._project import ProjectApi
+        from blobflow.api._team import TeamApi, WorkspaceApi
+
+        self.file = FileApi(self)
+        self.team = TeamApi(self)
+        self.workspace = WorkspaceApi(self)
+        self.project = ProjectApi(self)
+        self.dataset = DatasetApi(self)
+        self.image = ImageApi(self)
+        self.annotation = AnnotationApi(self)
+
+    @classmethod
+    def from_env(
+        cls,
+        env_file: str | os.PathLike[str] = "~/supervisely.env",
+        config: TransferConfig | None = None,
+    ) -> Api:
+        """Read ``SERVER_ADDRESS`` / ``API_TOKEN``; in development (env ``ENV`` != production)
+        fill missing ones from ``env_file`` without overriding existing variables (as the SDK).
+        """
+        names = ("SERVER_ADDRESS", "API_TOKEN")
+        if any(not os.environ.get(n) for n in names):
+            if os.environ.get("ENV", "development") == "production":
+                raise ValueError("SERVER_ADDRESS and API_TOKEN must be set in production")
+            path = Path(env_file).expanduser()
+            if not str(path).endswith(".env"):
+                raise ValueError(f"env file must end with .env: {path}")
+            if not path.is_file():
+                raise FileNotFoundError(f"env file not found: {path}")
+            for key, value in _read_env_file(path).items():
+                os.environ.setdefault(key, value)
+        missing = [n for n in names if not os.environ.get(n)]
+        if missing:
+            raise KeyError(f"missing environment variable(s): {', '.join(missing)}")
+        return cls(os.environ["SERVER_ADDRESS"], os.environ["API_TOKEN"], config)
+
+    async def __aenter__(self) -> Api:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.transport.aclose()
+
+    # -- helpers shared by the groups -------------------------------------------------------
+
+    async def post(self, method: str, body: Any, **kw: Any) -> Any:
+        """POST a JSON body to ``<api>/v3/<method>`` and return the decoded JSON."""
+        return await self.transport.post_json(method, body, **kw)
+
+    def semaphore(self, kind: str) -> asyncio.Semaphore:
+        """One shared semaphore per kind (``request``, ``registration``, ``download``)."""
+        sem = self._sems.get(kind)
+        if sem is None:
+            size = {
+                "request": self.config.request_concurrency,
+                "registration": self.config.registration_concurrency,
+                "download": self.config.download_concurrency,
+            }[kind]
+            sem = self._sems[kind] = asyncio.Semaphore(size)
+        return sem
+
+    async def gather_limited(self, coros: Iterable[Awaitable[T]], kind: str = "request") -> list[T]:
+        """Run ``coros`` concurrently under the ``kind`` semaphore; results in order."""
+        sem = self.semaphore(kind)
+
+        async def one(c: Awaitable[T]) -> T:
+            async with sem:
+                return await c
+
+        return list(await asyncio.gather(*(one(c) for c in coros)))
+
+    async def list_pages(self, method: str, body: dict[str, Any]) -> AsyncIterator[list[Any]]:
+        """Yield the entity pages of a paginated list call, in order (the SDK's protocol).
+
+        The first page tells ``pagesCount`` and ``perPage``; the next page is requested while
+        the caller works on the current one.
+        """
+        body = dict(body)
+        if "sort" not in body:
+            body["sort"], body["sort_order"] = "id", "asc"
+        first = await self.post(method, body)
+        entities = list(first.get("entities") or [])
+        yield entities
+        pages = int(first.get("pagesCount") or 1)
+        total = first.get("total")
+        if pages <= 1 and (total is None or len(entities) >= int(total)):
+            return
+        per_page = first.get("perPage") or len(entities)
+
+        def fetch(page: int) -> asyncio.Task[Any]:
+            return asyncio.ensure_future(
+                self.post(method, {**body, "page": page, "per_page": per_page})
+            )
+
+        nxt = fetch(2) if pages >= 2 else None
+        try:
+            for page in range(2, pages + 1):
+                assert nxt is not None
+                data = await nxt
+                nxt = fetch(page + 1) if page < pages else None
+                yield list(data.get("entities") or [])
+        finally:
+            if nxt is not None and not nxt.done():
+                nxt.cancel()
+
+    async def list_all(self, method: str, body: dict[str, Any]) -> list[Any]:
+        out: list[Any] = []
+        async for page in self.list_pages(method, body):
+            out.extend(page)
+        return out

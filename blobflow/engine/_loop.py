@@ -1,0 +1,45 @@
+"""Event loop choice: uvloop when it is installed, the stdlib loop otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+__all__ = ["install_uvloop", "run"]
+
+T = TypeVar("T")
+
+
+def _uvloop() -> Any:
+    try:
+        import uvloop
+    except ImportError:  # Windows, or not installed
+        return None
+    return uvloop
+
+
+def install_uvloop() -> bool:
+    """Make new event loops uvloop loops; True when uvloop is available."""
+    uvloop = _uvloop()
+    if uvloop is None:
+        return False
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return True
+
+
+def run(main: Coroutine[Any, Any, T], *, use_uvloop: bool = True, debug: bool = False) -> T:
+    """``asyncio.run(main)`` on uvloop when available (what the CLI entry points use)."""
+    uvloop = _uvloop() if use_uvloop else None
+    if uvloop is None:
+        return asyncio.run(main, debug=debug)
+    if hasattr(asyncio, "Runner"):  # Python >= 3.11
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop, debug=debug) as runner:
+            return runner.run(main)  # type: ignore[no-any-return]
+    loop = uvloop.new_event_loop()
+    try:
+        asyncio.set_event_loop(loop)
+        return loop.run_until_complete(main)  # type: ignore[no-any-return]
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()

@@ -1,0 +1,258 @@
+"""Upload pipeline: blob + index to Team Files, then registration by offsets, then annotations.
+
+::
+
+    producer (pickle batches of 10,000, read in a thread)
+      -> bulk-add tasks under the registration semaphore      (images.bulk.add, 10,000 a call)
+      -> annotation tasks for each registered batch          (annotations.bulk.add, 50 a call)
+      -> result sink: yields batches in file order
+
+A window semaphore (``registration_concurrency + queue_depth`` batches) bounds how far the
+producer may run ahead of the consumer, so memory is flat in the number of images.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import os
+import posixpath
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from blobflow._errors import BlobflowError
+from blobflow.api._models import DatasetInfo, FileInfo, ImageInfo
+from blobflow.api._progress import Progress, ProgressCallback
+
+if TYPE_CHECKING:
+    from blobflow.api._api import Api
+    from blobflow.api._image import ConflictResolution
+
+__all__ = [
+    "register_offsets",
+    "upload_blob",
+    "upload_blob_files",
+    "BlobUpload",
+    "AnnotationSource",
+    "TF_BLOB_DIR",
+]
+
+TF_BLOB_DIR = "/blob-files"
+
+#: Annotations for a batch: a mapping name -> annotation JSON, or an (async) function of the
+#: batch's image names returning their annotation JSON in order.
+AnnotationSource = (
+    Mapping[str, dict[str, Any]] | Callable[[list[str]], Awaitable[list[dict[str, Any]]]]
+)
+
+_END = object()
+
+
+def _pickle_batches(path: str, batch_size: int) -> Iterator[list[Any]]:
+    # Looked up at call time: the format layer owns the allow-list unpickler.
+    blob = importlib.import_module("blobflow.blob")
+    return iter(blob.BlobImageInfo.load_from_pickle_generator(path, batch_size=batch_size))
+
+
+async def _read_batches(path: str, batch_size: int) -> AsyncIterator[list[Any]]:
+    """Offsets pickle batches, each read in a worker thread (the file is never all in memory)."""
+    it = await asyncio.to_thread(_pickle_batches, path, batch_size)
+    while True:
+        batch = await asyncio.to_thread(next, it, _END)
+        if batch is _END:
+            return
+        yield batch  # type: ignore[misc]
+
+
+async def _ordered(
+    jobs: AsyncIterator[Callable[[], Awaitable[list[ImageInfo]]]], window: int
+) -> AsyncIterator[list[ImageInfo]]:
+    """Start each job as a task as soon as the window allows; yield their results in order."""
+    slots = asyncio.Semaphore(window)
+    tasks: asyncio.Queue[asyncio.Task[list[ImageInfo]] | None] = asyncio.Queue()
+
+    async def feed() -> None:
+        try:
+            async for job in jobs:
+                await slots.acquire()
+                tasks.put_nowait(asyncio.ensure_future(job()))
+        finally:
+            tasks.put_nowait(None)
+
+    feeder = asyncio.ensure_future(feed())
+    pending: list[asyncio.Task[Any]] = []
+    try:
+        while True:
+            task = await tasks.get()
+            if task is None:
+                await feeder  # re-raise a producer error
+                return
+            pending.append(task)
+            result = await task
+            pending.remove(task)
+            slots.release()
+            yield result
+    finally:
+        feeder.cancel()
+        while not tasks.empty():
+            t = tasks.get_nowait()
+            if t is not None:
+                pending.append(t)
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(feeder, *pending, return_exceptions=True)
+
+
+async def register_offsets(
+    api: Api,
+    dataset: DatasetInfo,
+    team_file_id: int,
+    offsets_file_path: str | os.PathLike[str] | None = None,
+    *,
+    metas: Mapping[str, dict[str, Any]] | None = None,
+    batch_size: int | None = None,
+    conflict_resolution: ConflictResolution | None = None,
+    progress_cb: ProgressCallback = None,
+    annotations: AnnotationSource | None = None,
+    mark_blob_project: bool = True,
+) -> AsyncIterator[list[ImageInfo]]:
+    """Register every image of an offsets pickle; yield ImageInfo batches in file order.
+
+    ``batch_size`` images per ``images.bulk.add`` (default ``config.bulk_add_batch`` = 10,000);
+    up to ``config.registration_concurrency`` calls in flight. With ``annotations`` each batch
+    is yielded only after its annotations are uploaded.
+    """
+    cfg = api.config
+    size = batch_size or cfg.bulk_add_batch
+    progress = Progress(progress_cb)
+    assert dataset.id is not None
+    ds_id = dataset.id
+    if offsets_file_path is None:
+        offsets_file_path = await api.image.get_blob_offsets_file(team_file_id)
+    reg_sem = api.semaphore("registration")
+    if conflict_resolution not in (None, "skip", "rename", "replace"):
+        raise ValueError(f"bad conflict_resolution {conflict_resolution!r}")
+
+    async def register(batch: list[Any]) -> list[ImageInfo]:
+        names = [b.name for b in batch]
+        items = [
+            {
+                "teamFileId": team_file_id,
+                "sourceBlob": {"offsetStart": b.offset_start, "offsetEnd": b.offset_end},
+            }
+            for b in batch
+        ]
+        meta_list = [dict(metas.get(n) or {}) for n in names] if metas is not None else None
+        if len(set(names)) != len(names):
+            raise BlobflowError(f"{offsets_file_path}: image names are duplicated in a batch")
+        async with reg_sem:
+            infos = await api.image._bulk_add_batch(
+                ds_id, names, items, meta_list, conflict_resolution
+            )
+        if annotations is not None:
+            await _upload_annotations(api, ds_id, names, infos, annotations)
+        progress.advance(len(infos))
+        return infos
+
+    async def jobs() -> AsyncIterator[Callable[[], Awaitable[list[ImageInfo]]]]:
+        async for batch in _read_batches(os.fspath(offsets_file_path), size):
+            yield functools.partial(register, batch)
+
+    async for infos in _ordered(jobs(), cfg.registration_concurrency + cfg.queue_depth):
+        yield infos
+    if mark_blob_project and dataset.project_id is not None:
+        await api.project.mark_blob_project(dataset.project_id)
+
+
+async def _upload_annotations(
+    api: Api,
+    dataset_id: int,
+    names: list[str],
+    infos: list[ImageInfo],
+    source: AnnotationSource,
+) -> None:
+    if isinstance(source, Mapping):
+        missing = [n for n in names if n not in source]
+        if missing:
+            raise BlobflowError(f"no annotation for images {missing[:5]}")
+        anns = [source[n] for n in names]
+    else:
+        anns = await source(names)
+    ids = [i.id for i in infos]
+    if any(i is None for i in ids):
+        raise BlobflowError("the server returned images without ids")
+    await api.annotation.upload_jsons(ids, anns, dataset_id=dataset_id)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class BlobUpload:
+    """Where a blob and its index landed in Team Files."""
+
+    blob: FileInfo
+    offsets: FileInfo
+
+
+async def upload_blob_files(
+    api: Api,
+    team_id: int,
+    tar_path: str | os.PathLike[str],
+    offsets_path: str | os.PathLike[str] | None = None,
+    *,
+    team_dir: str = TF_BLOB_DIR,
+    progress_cb: ProgressCallback = None,
+) -> BlobUpload:
+    """Upload ``<stem>.tar`` and ``<stem>_offsets.pkl`` to ``team_dir`` in parallel."""
+    tar = Path(tar_path)
+    offsets = Path(offsets_path) if offsets_path else tar.with_name(tar.stem + "_offsets.pkl")
+    dst_tar = posixpath.join(team_dir, tar.name)
+    dst_pkl = posixpath.join(team_dir, tar.stem + "_offsets.pkl")
+    progress = Progress(progress_cb)
+    blob, index = await asyncio.gather(
+        api.file.upload(team_id, tar, dst_tar, progress),
+        api.file.upload(team_id, offsets, dst_pkl, progress),
+    )
+    return BlobUpload(blob, index)
+
+
+async def upload_blob(
+    api: Api,
+    dataset: int | DatasetInfo,
+    tar_path: str | os.PathLike[str],
+    offsets_path: str | os.PathLike[str] | None = None,
+    *,
+    team_dir: str = TF_BLOB_DIR,
+    metas: Mapping[str, dict[str, Any]] | None = None,
+    annotations: AnnotationSource | None = None,
+    conflict_resolution: ConflictResolution | None = "skip",
+    progress_cb: ProgressCallback = None,
+    bytes_progress_cb: ProgressCallback = None,
+) -> AsyncIterator[list[ImageInfo]]:
+    """The whole blob upload: files to Team Files, registration, annotations; yields batches.
+
+    ``conflict_resolution`` defaults to ``skip`` so a re-run never duplicates images (the
+    existing ones are returned in place). ``progress_cb`` counts images, ``bytes_progress_cb``
+    bytes sent to Team Files.
+    """
+    ds = await api.image._dataset(dataset)
+    assert ds.team_id is not None or ds.project_id is not None
+    team_id = ds.team_id
+    if team_id is None:
+        proj = await api.project.get_info_by_id(ds.project_id)  # type: ignore[arg-type]
+        team_id = proj.team_id if proj else None
+    if team_id is None:
+        raise BlobflowError(f"cannot tell the team of dataset {ds.id}")
+    offsets = Path(offsets_path) if offsets_path else None
+    files = await upload_blob_files(
+        api, team_id, tar_path, offsets, team_dir=team_dir, progress_cb=bytes_progress_cb
+    )
+    assert files.blob.id is not None
+    local_offsets = offsets or Path(tar_path).with_name(Path(tar_path).stem + "_offsets.pkl")
+    async for infos in register_offsets(
+        api, ds, files.blob.id, local_offsets,
+        metas=metas, conflict_resolution=conflict_resolution,
+        progress_cb=progress_cb, annotations=annotations,
+    ):  # fmt: skip
+        yield infos
