@@ -9,7 +9,6 @@ blobflow strategies run with ``python -m blobflow.bench._runner``; the SDK's wit
 
 from __future__ import annotations
 
-import asyncio
 import json
 import resource
 import subprocess
@@ -92,25 +91,17 @@ def run_job(job: Job, python: str, *, timeout: float, log_path: Path) -> JobResu
     )
 
 
-def _install_loop() -> None:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - Windows
-        return
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-
-
 def main() -> None:
     """Child side: run one blobflow strategy, print its result line."""
     job = Job(**json.load(sys.stdin))
     out: dict[str, Any] = {"ok": False, "seconds": None, "project_id": None, "error": None}
     try:
         from blobflow.bench._strategies import strategy
+        from blobflow.engine import run
 
         func = strategy(job.direction, job.strategy)
-        _install_loop()
         start = time.perf_counter()
-        out["project_id"] = asyncio.run(func(job))
+        out["project_id"] = run(func(job))
         out["seconds"] = time.perf_counter() - start
         out["ok"] = True
     except BaseException as exc:  # reported to the orchestrator, which marks the run failed

@@ -23,7 +23,7 @@ from typing import Any
 from blobflow.api import Api
 from blobflow.api._models import DatasetInfo, ImageInfo, ProjectInfo
 from blobflow.bench._runner import Job
-from blobflow.engine._files import write_files
+from blobflow.engine import write_files
 
 __all__ = ["strategy"]
 

@@ -119,10 +119,13 @@ def _dataset_dirs(dest: Path) -> list[Path]:
 
 def _blob_ranges(dataset_dir: Path, blob_dir: Path) -> dict[str, tuple[Path, int, int]]:
     """name -> (tar, start, end) from every ``<stem>_offsets.pkl`` of a downloaded dataset."""
+    ranges: dict[str, tuple[Path, int, int]] = {}
+    pkls = sorted(dataset_dir.glob("*_offsets.pkl"))
+    if not pkls:
+        return ranges
     from blobflow.blob import BlobImageInfo
 
-    ranges: dict[str, tuple[Path, int, int]] = {}
-    for pkl in sorted(dataset_dir.glob("*_offsets.pkl")):
+    for pkl in pkls:
         tar = blob_dir / f"{pkl.name[: -len('_offsets.pkl')]}.tar"
         for batch in BlobImageInfo.load_from_pickle_generator(str(pkl)):
             for info in batch:

@@ -1,0 +1,151 @@
+"""Unit tests of the bench harness parts that need no server: data, verification, report."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from blobflow.bench._data import DataSpec, ensure_data
+from blobflow.bench._plot import plot_speedups
+from blobflow.bench._report import RunRecord, build_results, format_table
+from blobflow.bench._verify import VerificationError, same_annotation, verify_download
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    return ensure_data(DataSpec(60, 4.0, seed=3), tmp_path_factory.mktemp("cache"), workers=1)
+
+
+def test_data_is_real_deterministic_and_cached(data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    entries = list(data.manifest())
+    assert len(entries) == 60
+    assert sorted(p.name for p in data.img_dir.iterdir()) == [e.name for e in entries]
+    formats = set()
+    for entry in entries:
+        raw = (data.img_dir / entry.name).read_bytes()
+        assert len(raw) == entry.size
+        with Image.open(io.BytesIO(raw)) as img:
+            formats.add(img.format)
+            width, height = img.size
+        ann = json.loads((data.ann_dir / f"{entry.name}.json").read_text())
+        assert ann["size"] == {"height": height, "width": width}
+        assert 1 <= len(ann["objects"]) <= 3
+        for obj in ann["objects"]:
+            (left, top), (right, bottom) = obj["points"]["exterior"]
+            assert 0 <= left < right < width and 0 <= top < bottom < height
+    assert formats == {"PNG", "JPEG"}
+    # sizes spread around the 4 KB target
+    sizes = [e.size for e in entries]
+    assert 2048 < sum(sizes) / len(sizes) < 6144 and min(sizes) < 4096 < max(sizes)
+    titles = {c["title"] for c in json.loads(data.meta_path.read_text())["classes"]}
+    assert {
+        o["classTitle"]
+        for e in entries
+        for o in json.loads((data.ann_dir / f"{e.name}.json").read_text())["objects"]
+    } <= titles
+    # same spec, other cache: same bytes; same cache: reused, not regenerated
+    other = ensure_data(data.spec, tmp_path, workers=2)
+    assert other.manifest_path.read_text() == data.manifest_path.read_text()
+    assert ensure_data(data.spec, data.root.parent).root == data.root
+
+
+def _copy_as_download(data, dest: Path) -> Path:  # type: ignore[no-untyped-def]
+    ds = dest / "ds0"
+    shutil.copytree(data.img_dir, ds / "img")
+    shutil.copytree(data.ann_dir, ds / "ann")
+    shutil.copy(data.meta_path, dest / "meta.json")
+    return ds
+
+
+def test_verify_download_accepts_identical_and_rejects_differences(data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ds = _copy_as_download(data, tmp_path / "ok")
+    verify_download(tmp_path / "ok", data)
+
+    victim = sorted((ds / "img").iterdir())[7]
+    raw = bytearray(victim.read_bytes())
+    raw[-1] ^= 0xFF
+    victim.write_bytes(bytes(raw))
+    with pytest.raises(VerificationError, match="bytes of"):
+        verify_download(tmp_path / "ok", data)
+
+    ds = _copy_as_download(data, tmp_path / "missing")
+    sorted((ds / "ann").iterdir())[3].unlink()
+    with pytest.raises(VerificationError, match="items, expected"):
+        verify_download(tmp_path / "missing", data)
+
+    ds = _copy_as_download(data, tmp_path / "ann")
+    path = sorted((ds / "ann").iterdir())[5]
+    ann = json.loads(path.read_text())
+    ann["objects"][0]["points"]["exterior"][0][0] += 5
+    path.write_text(json.dumps(ann))
+    with pytest.raises(VerificationError, match="annotation of"):
+        verify_download(tmp_path / "ann", data)
+
+
+def test_verify_download_reads_blob_layout(data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    blob = pytest.importorskip("blobflow.blob")
+    if not hasattr(blob, "archive_directory"):
+        pytest.skip("blobflow.blob.archive_directory not available yet")
+    dest = tmp_path / "dl"
+    (dest / "blob").mkdir(parents=True)
+    shutil.copytree(data.ann_dir, dest / "ds0" / "ann")
+    infos = blob.archive_directory(data.img_dir, dest / "blob" / "77.tar")
+    blob.BlobImageInfo.dump_to_pickle(infos, dest / "ds0" / "77_offsets.pkl")
+    verify_download(dest, data)
+    (dest / "blob" / "77.tar").unlink()
+    with pytest.raises(VerificationError, match="no image bytes"):
+        verify_download(dest, data)
+
+
+def test_same_annotation_tolerates_the_sdk_subpixel_shift_only() -> None:
+    def ann(*rects: tuple[str, int, int, int, int]) -> dict[str, object]:
+        return {"objects": [
+            {"classTitle": c, "geometryType": "rectangle",
+             "points": {"exterior": [[a, b], [r, d]], "interior": []}}
+            for c, a, b, r, d in rects
+        ]}  # fmt: skip
+
+    base = ann(("car", 1, 2, 5, 6), ("sign", 0, 0, 3, 3))
+    assert same_annotation(ann(("sign", 0, 0, 3, 3), ("car", 1, 2, 5, 6)), base)
+    assert same_annotation(ann(("car", 1, 2, 6, 7), ("sign", 0, 0, 4, 4)), base)
+    assert not same_annotation(ann(("car", 1, 2, 8, 6), ("sign", 0, 0, 3, 3)), base)
+    assert not same_annotation(ann(("person", 1, 2, 5, 6), ("sign", 0, 0, 3, 3)), base)
+    assert not same_annotation(ann(("car", 1, 2, 5, 6)), base)
+
+
+def test_report_counts_failed_runs_without_time(tmp_path: Path) -> None:
+    records = [
+        RunRecord("upload", "standard", "blobflow", 0, True, 10.0, 100.0),
+        RunRecord("upload", "standard", "blobflow", 1, True, 12.0, 110.0),
+        RunRecord("upload", "quick", "blobflow", 0, True, 0.5, 90.0),
+        RunRecord("upload", "quick", "blobflow", 1, False, None, 95.0, "not verified: x"),
+        RunRecord("download", "fast", "blobflow", 0, False, None, None, "boom"),
+        RunRecord("upload", "standard", "sdk", 0, True, 40.0, 300.0),
+    ]
+    limits = [{"tar_seconds": 0.1, "raw_upload_seconds": 0.2, "raw_download_seconds": 0.3,
+               "tar_bytes": 1e6}]  # fmt: skip
+    res = build_results(records, images=1000, total_bytes=4_000_000, profile="loopback",
+                        runs=2, limits=limits)  # fmt: skip
+    rows = {(r["direction"], r["strategy"], r["client"]): r for r in res["results"]}
+    std, quick = rows[("upload", "standard", "blobflow")], rows[("upload", "quick", "blobflow")]
+    assert std["seconds"] == [10.0, 12.0] and std["seconds_median"] == 11.0
+    assert std["images_per_s"] == pytest.approx(1000 / 11) and std["peak_rss_mb"] == 110.0
+    assert quick["seconds"] == [0.5] and quick["runs_failed"] == 1
+    assert quick["errors"] == ["not verified: x"]
+    assert quick["speedup_vs_standard"] == pytest.approx(22.0)
+    assert quick["ratio_to_limit"] == pytest.approx(0.5 / 0.3)
+    assert quick["speedup_vs_sdk_best"] == pytest.approx(80.0)
+    fast = rows[("download", "fast", "blobflow")]
+    assert fast["seconds_median"] is None and fast["speedup_vs_standard"] is None
+    assert res["targets"]["upload_quick_20x_vs_standard"] is True
+    assert res["targets"]["download_fast_20x_vs_standard"] is None
+    table = format_table(res)
+    assert "FAILED download fast (blobflow): boom" in table
+    plot_speedups(res, tmp_path / "p.png")
+    with Image.open(tmp_path / "p.png") as img:
+        assert img.format == "PNG" and img.size[0] > 400
