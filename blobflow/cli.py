@@ -44,6 +44,27 @@ def _common(parser: argparse.ArgumentParser) -> None:
 # --- end blob format commands ------------------------------------------------------------
 
 # --- server command (serve) --------------------------------------------------------------
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from blobflow.server._main import run
+
+    return run(args)
+
+
+def _add_serve(sub: Any) -> None:
+    from blobflow.server._main import add_arguments
+
+    parser = sub.add_parser(
+        "serve",
+        help="run the reference server (Supervisely API subset, SQLite + files)",
+        description="Run the blobflow reference server until Ctrl-C or SIGTERM. On an empty "
+        "data dir it creates a user, a team and a workspace and registers the token.",
+    )
+    add_arguments(parser)
+    parser.set_defaults(handler=_run_serve)
+
+
 # --- end server command ------------------------------------------------------------------
 
 # --- transfer commands (upload, download, import-blob) -----------------------------------
@@ -167,7 +188,7 @@ def _add_bench(sub: Any) -> None:
 # --- end benchmark command ---------------------------------------------------------------
 
 # Each entry adds one sub-command's parser and returns its handler.
-_COMMANDS: list[Callable[[Any], None]] = [_add_bench]
+_COMMANDS: list[Callable[[Any], None]] = [_add_bench, _add_serve]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -53,3 +53,15 @@ def sdk_fixtures() -> Path:
     if not SDK_FIXTURES.is_dir():
         pytest.fail(f"SDK fixtures not found at {SDK_FIXTURES}: ../shared must sit beside the repo")
     return SDK_FIXTURES
+
+
+# --- server fixtures (owned by the server engineer) ----------------------------------------
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> Any:
+    """An in-process blobflow reference server on a fresh data dir (a ``ServerHandle``)."""
+    from blobflow.server import serve_in_process
+
+    async with serve_in_process(tmp_path / "server-data", token="test-token") as handle:
+        yield handle

@@ -1,1 +1,14 @@
-"""blobflow.server"""
+"""The blobflow reference server: a Supervisely-API-compatible storage service.
+
+``blobflow serve`` runs it from the command line; :func:`serve_in_process` runs it inside an
+event loop; :class:`ServerProcess` runs it in a child process.
+"""
+
+from __future__ import annotations
+
+from blobflow.server._app import create_app
+from blobflow.server._context import ServerConfig
+from blobflow.server._embedded import ServerHandle, serve_in_process
+from blobflow.server._process import ServerProcess
+
+__all__ = ["ServerConfig", "ServerHandle", "ServerProcess", "create_app", "serve_in_process"]

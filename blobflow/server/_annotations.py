@@ -1,0 +1,265 @@
+"""annotations.*, plus the figure and tag calls ``quick_import`` labels through.
+
+An image's annotation is its stored JSON (verbatim) with the figures and image tags added by
+``figures.bulk.add`` / ``image-tags.bulk.add-to-image`` appended as objects and tags.
+``annotations.bulk.add`` replaces all of it, as on the real platform.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from blobflow.server._context import Ctx, json_method
+from blobflow.server._db import now_iso
+from blobflow.server._errors import BadRequest, NotFound
+from blobflow.server._images import checked_images
+from blobflow.server._projects import checked_dataset, checked_project, meta_names
+from blobflow.server._validate import Body, as_dict, as_int, as_str, int_list
+
+__all__: list[str] = []
+
+
+def _empty_annotation() -> dict[str, Any]:
+    return {
+        "description": "",
+        "size": {"height": None, "width": None},
+        "tags": [],
+        "objects": [],
+        "customBigData": {},
+    }
+
+
+def _compose(conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[dict[str, Any]]:
+    """The annotation objects for these images (all in visible projects)."""
+    ids = json.dumps([r["id"] for r in rows])
+    anns = {
+        r[0]: (json.loads(r[1]), r[2], r[3])
+        for r in conn.execute(
+            "SELECT image_id, data, created_at, updated_at FROM annotations"
+            " WHERE image_id IN (SELECT value FROM json_each(?))", (ids,),
+        )
+    }
+    figures: dict[int, list[sqlite3.Row]] = {}
+    for f in conn.execute(
+        "SELECT * FROM figures WHERE image_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        (ids,),
+    ):
+        figures.setdefault(f["image_id"], []).append(f)
+    figure_tags: dict[int, list[sqlite3.Row]] = {}
+    for t in conn.execute(
+        "SELECT t.* FROM figure_tags t JOIN figures f ON f.id = t.figure_id"
+        " WHERE f.image_id IN (SELECT value FROM json_each(?)) ORDER BY t.id", (ids,),
+    ):
+        figure_tags.setdefault(t["figure_id"], []).append(t)
+    image_tags: dict[int, list[sqlite3.Row]] = {}
+    for t in conn.execute(
+        "SELECT * FROM image_tags WHERE image_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        (ids,),
+    ):
+        image_tags.setdefault(t["image_id"], []).append(t)
+    metas: dict[int, tuple[dict[int, str], dict[int, str]]] = {}
+
+    out = []
+    for row in rows:
+        if row["project_id"] not in metas:
+            meta = conn.execute(
+                "SELECT meta FROM projects WHERE id = ?", (row["project_id"],)
+            ).fetchone()[0]
+            metas[row["project_id"]] = meta_names(json.loads(meta))
+        class_titles, tag_names = metas[row["project_id"]]
+        ann, created, updated = anns.get(
+            row["id"], (_empty_annotation(), row["created_at"], row["updated_at"])
+        )
+        if not isinstance(ann, dict):
+            ann = {"value": ann}
+        for f in figures.get(row["id"], []):
+            geometry = json.loads(f["geometry"])
+            obj = {
+                **(geometry if isinstance(geometry, dict) else {}),
+                "id": f["id"],
+                "classId": f["class_id"],
+                "classTitle": class_titles.get(f["class_id"]),
+                "description": "",
+                "geometryType": f["geometry_type"],
+                "shape": f["geometry_type"],
+                "tags": [_tag_json(t, tag_names) for t in figure_tags.get(f["id"], [])],
+                "labelerLogin": None,
+                "nnCreated": False,
+                "nnUpdated": False,
+                "createdAt": f["created_at"],
+                "updatedAt": f["created_at"],
+            }
+            ann.setdefault("objects", []).append(obj)
+        for t in image_tags.get(row["id"], []):
+            ann.setdefault("tags", []).append(_tag_json(t, tag_names))
+        out.append({
+            "imageId": row["id"],
+            "imageName": row["name"],
+            "annotation": ann,
+            "createdAt": created,
+            "updatedAt": updated,
+            "datasetId": row["dataset_id"],
+        })
+    return out
+
+
+def _tag_json(row: sqlite3.Row, names: dict[int, str]) -> dict[str, Any]:
+    return {"id": row["id"], "tagId": row["tag_id"], "name": names.get(row["tag_id"]),
+            "value": json.loads(row["value"])}
+
+
+@json_method("annotations.bulk.add")
+async def bulk_add(ctx: Ctx, data: Any) -> Any:
+    body = Body(data)
+    dataset_id = body.int("datasetId")
+    items: list[tuple[int, str]] = []
+    for n, item in enumerate(body.list("annotations")):
+        item = as_dict(item, f"annotations[{n}]")
+        image_id = as_int(item.get("imageId"), f"annotations[{n}].imageId")
+        ann = as_dict(item.get("annotation"), f"annotations[{n}].annotation")
+        items.append((image_id, json.dumps(ann)))
+    ids = [i for i, _ in items]
+
+    def add(conn: sqlite3.Connection) -> None:
+        checked_dataset(ctx, conn, dataset_id)
+        rows = checked_images(ctx, conn, ids)
+        if any(r["dataset_id"] != dataset_id for r in rows):
+            raise BadRequest(f"some images are not in dataset {dataset_id}")
+        id_list = json.dumps(ids)
+        for table in ("figures", "image_tags"):
+            conn.execute(
+                f"DELETE FROM {table} WHERE image_id IN (SELECT value FROM json_each(?))",
+                (id_list,),
+            )
+        now = now_iso()
+        conn.executemany(
+            "INSERT INTO annotations(image_id, data, created_at, updated_at) VALUES(?,?,?,?)"
+            " ON CONFLICT(image_id) DO UPDATE SET data = excluded.data,"
+            " updated_at = excluded.updated_at",
+            [(i, text, now, now) for i, text in items],
+        )
+
+    await ctx.db.write(add)
+    return {"success": True}
+
+
+@json_method("annotations.bulk.info")
+async def bulk_info(ctx: Ctx, data: Any) -> Any:
+    body = Body(data)
+    dataset_id = body.int("datasetId")
+    ids = body.int_list("imageIds")
+
+    def run(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+        checked_dataset(ctx, conn, dataset_id)
+        rows = checked_images(ctx, conn, ids)
+        if any(r["dataset_id"] != dataset_id for r in rows):
+            raise BadRequest(f"some images are not in dataset {dataset_id}")
+        return _compose(conn, rows)
+
+    return await ctx.db.read(run)
+
+
+@json_method("annotations.info")
+async def info(ctx: Ctx, data: Any) -> Any:
+    image_id = Body(data).int("imageId")
+    return (await ctx.db.read(lambda c: _compose(c, checked_images(ctx, c, [image_id]))))[0]
+
+
+@json_method("figures.bulk.add")
+async def figures_bulk_add(ctx: Ctx, data: Any) -> Any:
+    body = Body(data)
+    dataset_id = body.int("datasetId")
+    figures: list[tuple[int, int, str, str]] = []
+    for n, item in enumerate(body.list("figures")):
+        item = as_dict(item, f"figures[{n}]")
+        figures.append((
+            as_int(item.get("entityId"), f"figures[{n}].entityId"),
+            as_int(item.get("classId"), f"figures[{n}].classId"),
+            as_str(item.get("geometryType"), f"figures[{n}].geometryType"),
+            json.dumps(as_dict(item.get("geometry"), f"figures[{n}].geometry")),
+        ))
+
+    def add(conn: sqlite3.Connection) -> list[dict[str, int]]:
+        dataset = checked_dataset(ctx, conn, dataset_id)
+        rows = checked_images(ctx, conn, sorted({f[0] for f in figures}))
+        if any(r["dataset_id"] != dataset_id for r in rows):
+            raise BadRequest(f"some images are not in dataset {dataset_id}")
+        project = checked_project(ctx, conn, dataset["project_id"])
+        classes, _ = meta_names(json.loads(project["meta"]))
+        unknown = {f[1] for f in figures} - classes.keys()
+        if unknown:
+            raise BadRequest(f"classes not in the project meta: {sorted(unknown)}")
+        first = (conn.execute("SELECT max(id) FROM figures").fetchone()[0] or 0) + 1
+        now = now_iso()
+        conn.executemany(
+            "INSERT INTO figures(id, image_id, class_id, geometry_type, geometry, created_at)"
+            " VALUES(?,?,?,?,?,?)",
+            [(fid, *f, now) for fid, f in enumerate(figures, first)],
+        )
+        return [{"id": fid} for fid in range(first, first + len(figures))]
+
+    return await ctx.db.write(add)
+
+
+def _tag_ids(conn: sqlite3.Connection, project_id: int) -> set[int]:
+    meta = conn.execute("SELECT meta FROM projects WHERE id = ?", (project_id,)).fetchone()[0]
+    return set(meta_names(json.loads(meta))[1])
+
+
+@json_method("figures.tags.bulk.add")
+async def figure_tags_bulk_add(ctx: Ctx, data: Any) -> Any:
+    body = Body(data)
+    project_id = body.int("projectId")
+    tags: list[tuple[int, int, str]] = []
+    for n, item in enumerate(body.list("tags")):
+        item = as_dict(item, f"tags[{n}]")
+        tags.append((
+            as_int(item.get("figureId"), f"tags[{n}].figureId"),
+            as_int(item.get("tagId"), f"tags[{n}].tagId"),
+            json.dumps(item.get("value")),
+        ))
+
+    def add(conn: sqlite3.Connection) -> list[dict[str, int]]:
+        checked_project(ctx, conn, project_id)
+        figure_ids = sorted({t[0] for t in tags})
+        found = {r[0] for r in conn.execute(
+            "SELECT f.id FROM figures f JOIN images i ON i.id = f.image_id"
+            " JOIN datasets d ON d.id = i.dataset_id WHERE d.project_id = ?"
+            " AND f.id IN (SELECT value FROM json_each(?))",
+            (project_id, json.dumps(figure_ids)),
+        )}
+        if missing := set(figure_ids) - found:
+            raise NotFound(f"figures not found in project {project_id}: {sorted(missing)[:20]}")
+        if unknown := {t[1] for t in tags} - _tag_ids(conn, project_id):
+            raise BadRequest(f"tags not in the project meta: {sorted(unknown)}")
+        ids = []
+        for tag in tags:
+            ids.append({"id": conn.execute(
+                "INSERT INTO figure_tags(figure_id, tag_id, value) VALUES(?,?,?)", tag
+            ).lastrowid or 0})
+        return ids
+
+    return await ctx.db.write(add)
+
+
+@json_method("image-tags.bulk.add-to-image")
+async def image_tags_add(ctx: Ctx, data: Any) -> Any:
+    body = Body(data)
+    tag_id = body.int("tagId")
+    ids = int_list(body.data.get("ids"), "ids")
+    value = json.dumps(body.data.get("value"))
+
+    def add(conn: sqlite3.Connection) -> None:
+        rows = checked_images(ctx, conn, ids)
+        for project_id in {r["project_id"] for r in rows}:
+            if tag_id not in _tag_ids(conn, project_id):
+                raise BadRequest(f"tag {tag_id} is not in the meta of project {project_id}")
+        conn.executemany(
+            "INSERT INTO image_tags(image_id, tag_id, value) VALUES(?,?,?)",
+            [(i, tag_id, value) for i in ids],
+        )
+
+    await ctx.db.write(add)
+    return {"success": True}

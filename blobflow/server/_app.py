@@ -1,0 +1,114 @@
+"""The aiohttp application: routing, middlewares, start-up and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+# Importing the method groups registers their methods.
+import blobflow.server._annotations  # noqa: F401
+import blobflow.server._core  # noqa: F401
+import blobflow.server._files  # noqa: F401
+import blobflow.server._images  # noqa: F401
+import blobflow.server._projects  # noqa: F401
+from blobflow.server._auth import authenticate
+from blobflow.server._context import (
+    JSON_METHODS,
+    RAW_METHODS,
+    STATE,
+    Ctx,
+    ServerConfig,
+    State,
+    parse_json,
+)
+from blobflow.server._db import Database, bootstrap
+from blobflow.server._errors import ApiError, NotFound
+from blobflow.server._http import RateShaper, json_response, shape_response
+from blobflow.server._storage import Storage
+
+__all__ = ["create_app", "API_PREFIX"]
+
+API_PREFIX = "/public/api/v3/"
+log = logging.getLogger("blobflow.server")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error_response(status: int, message: str) -> web.Response:
+    return json_response({"error": message, "details": {"message": message}}, status)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure becomes the SDK's JSON error shape; nothing a client sends is a 500."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return json_response(exc.body(), exc.status)
+    except web.HTTPException as exc:
+        return _error_response(exc.status, exc.text or exc.reason)
+    except (asyncio.CancelledError, ConnectionError):
+        raise
+    except Exception:
+        log.exception("unexpected error in %s %s", request.method, request.path)
+        return _error_response(500, "internal server error")
+
+
+@web.middleware
+async def _wan(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """WAN simulation: a fixed latency per request, a rate limit per connection."""
+    state = request.app[STATE]
+    if state.config.latency_ms > 0:
+        await asyncio.sleep(state.config.latency_ms / 1000)
+    resp = await handler(request)
+    if state.shaper is not None:
+        return await shape_response(request, resp, state.shaper)
+    return resp
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def _dispatch(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    name = request.match_info["method"]
+    raw = RAW_METHODS.get(name)
+    handler = JSON_METHODS.get(name)
+    if raw is None and handler is None:
+        raise NotFound(f"unknown method {name!r}")
+    ctx = Ctx(request, state, await authenticate(request, state))
+    if raw is not None:
+        return await raw(ctx)
+    assert handler is not None
+    if request.method != "POST":
+        raise web.HTTPMethodNotAllowed(request.method, ["POST"])
+    data = parse_json(await request.read())
+    return json_response(await handler(ctx, data))
+
+
+async def create_app(config: ServerConfig) -> web.Application:
+    """Open (or create) the data dir and build the app; closing the app closes the store."""
+    storage = Storage(config.data_dir)
+    await storage.run(storage.prepare)
+    db = Database(config.data_dir / "blobflow.sqlite3")
+    await db.open()
+    admin = await db.read(bootstrap, config.token)
+    shaper = RateShaper(config.bandwidth_mbps) if config.bandwidth_mbps else None
+    state = State(config, db, storage, admin, shaper)
+
+    app = web.Application(client_max_size=config.max_json_bytes, middlewares=[_errors, _wan])
+    app[STATE] = state
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_route("*", API_PREFIX + "{method}", _dispatch)
+
+    async def close(app: web.Application) -> None:
+        await db.close()
+        storage.close()
+
+    app.on_cleanup.append(close)
+    return app
+

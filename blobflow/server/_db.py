@@ -1,0 +1,236 @@
+"""SQLite metadata store, confined to one dedicated thread.
+
+Every statement runs on a single-thread executor that owns the connection, so the event loop
+never blocks on SQLite and writes are naturally serialised (ids can be assigned up front for
+bulk inserts). The database runs in WAL mode with foreign keys; writers use one
+``BEGIN IMMEDIATE`` transaction per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+__all__ = ["Database", "Tenant", "now_iso", "connect", "bootstrap", "add_tenant"]
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS users(
+    id INTEGER PRIMARY KEY, login TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens(
+    token TEXT PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS teams(
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS team_members(
+    team_id INTEGER NOT NULL REFERENCES teams(id), user_id INTEGER NOT NULL REFERENCES users(id),
+    PRIMARY KEY(user_id, team_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS workspaces(
+    id INTEGER PRIMARY KEY, team_id INTEGER NOT NULL REFERENCES teams(id), name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS projects(
+    id INTEGER PRIMARY KEY, workspace_id INTEGER NOT NULL REFERENCES workspaces(id),
+    team_id INTEGER NOT NULL REFERENCES teams(id), name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '', type TEXT NOT NULL, readme TEXT,
+    custom_data TEXT NOT NULL DEFAULT '{}', settings TEXT NOT NULL DEFAULT '{}',
+    meta TEXT NOT NULL DEFAULT '{"classes": [], "tags": []}', created_by INTEGER,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, UNIQUE(workspace_id, name));
+CREATE TABLE IF NOT EXISTS meta_ids(
+    id INTEGER PRIMARY KEY AUTOINCREMENT, project_id INTEGER NOT NULL, kind TEXT NOT NULL,
+    name TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS datasets(
+    id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    parent_id INTEGER REFERENCES datasets(id) ON DELETE CASCADE, name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '', custom_data TEXT NOT NULL DEFAULT '{}',
+    created_by INTEGER, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS datasets_project ON datasets(project_id, parent_id);
+CREATE INDEX IF NOT EXISTS datasets_parent ON datasets(parent_id);
+CREATE TABLE IF NOT EXISTS objects(
+    id INTEGER PRIMARY KEY, team_id INTEGER NOT NULL REFERENCES teams(id),
+    relpath TEXT NOT NULL UNIQUE, size INTEGER NOT NULL, hash TEXT NOT NULL,
+    created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS team_files(
+    id INTEGER PRIMARY KEY, team_id INTEGER NOT NULL REFERENCES teams(id), user_id INTEGER,
+    path TEXT NOT NULL, object_id INTEGER NOT NULL REFERENCES objects(id),
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, UNIQUE(team_id, path));
+CREATE INDEX IF NOT EXISTS team_files_object ON team_files(object_id);
+CREATE TABLE IF NOT EXISTS hash_blobs(
+    hash TEXT PRIMARY KEY, size INTEGER NOT NULL, relpath TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS hash_owners(
+    user_id INTEGER NOT NULL, hash TEXT NOT NULL REFERENCES hash_blobs(hash),
+    PRIMARY KEY(user_id, hash)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS images(
+    id INTEGER PRIMARY KEY, dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+    name TEXT NOT NULL, hash TEXT REFERENCES hash_blobs(hash), size INTEGER NOT NULL, mime TEXT,
+    object_id INTEGER REFERENCES objects(id), offset_start INTEGER, offset_end INTEGER,
+    meta TEXT, created_by INTEGER, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    UNIQUE(dataset_id, name));
+CREATE INDEX IF NOT EXISTS images_object ON images(object_id);
+CREATE TABLE IF NOT EXISTS annotations(
+    image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE, data TEXT NOT NULL,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS figures(
+    id INTEGER PRIMARY KEY, image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    class_id INTEGER NOT NULL, geometry_type TEXT NOT NULL, geometry TEXT NOT NULL,
+    created_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS figures_image ON figures(image_id);
+CREATE TABLE IF NOT EXISTS figure_tags(
+    id INTEGER PRIMARY KEY, figure_id INTEGER NOT NULL REFERENCES figures(id) ON DELETE CASCADE,
+    tag_id INTEGER NOT NULL, value TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS figure_tags_figure ON figure_tags(figure_id);
+CREATE TABLE IF NOT EXISTS image_tags(
+    id INTEGER PRIMARY KEY, image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    tag_id INTEGER NOT NULL, value TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS image_tags_image ON image_tags(image_id);
+"""
+
+
+def now_iso() -> str:
+    """The API's timestamp format: ISO 8601 UTC with milliseconds and ``Z``."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open the database (autocommit; transactions are explicit) and create the schema."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a process crash
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=10000")
+    conn.executescript(SCHEMA)
+    return conn
+
+
+class Tenant:
+    """A user with one team and one workspace, reachable with ``token``."""
+
+    def __init__(self, token: str, user_id: int, team_id: int, workspace_id: int) -> None:
+        self.token = token
+        self.user_id = user_id
+        self.team_id = team_id
+        self.workspace_id = workspace_id
+
+
+def _create_tenant(conn: sqlite3.Connection, token: str, login: str) -> Tenant:
+    now = now_iso()
+    user_id = conn.execute(
+        "INSERT INTO users(login, created_at) VALUES(?, ?)", (login, now)
+    ).lastrowid
+    team_id = conn.execute(
+        "INSERT INTO teams(name, created_at) VALUES(?, ?)", (f"{login}'s team", now)
+    ).lastrowid
+    assert user_id is not None and team_id is not None
+    conn.execute("INSERT INTO team_members(team_id, user_id) VALUES(?, ?)", (team_id, user_id))
+    ws_id = conn.execute(
+        "INSERT INTO workspaces(team_id, name, created_at) VALUES(?, 'First Workspace', ?)",
+        (team_id, now),
+    ).lastrowid
+    assert ws_id is not None
+    conn.execute("INSERT INTO tokens(token, user_id) VALUES(?, ?)", (token, user_id))
+    return Tenant(token, user_id, team_id, ws_id)
+
+
+def _tenant_of_user(conn: sqlite3.Connection, token: str, user_id: int) -> Tenant:
+    row = conn.execute(
+        "SELECT t.team_id, min(w.id) FROM team_members t JOIN workspaces w ON w.team_id = t.team_id"
+        " WHERE t.user_id = ? GROUP BY t.team_id ORDER BY t.team_id LIMIT 1",
+        (user_id,),
+    ).fetchone()
+    return Tenant(token, user_id, row[0], row[1])
+
+
+def bootstrap(conn: sqlite3.Connection, token: str | None) -> Tenant:
+    """First start: create the admin user, its team and workspace. Later starts: register
+    ``token`` (if new) for the admin user. Returns the admin tenant and its token."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        first = conn.execute("SELECT min(id) FROM users").fetchone()[0]
+        if first is None:
+            tenant = _create_tenant(conn, token or secrets.token_urlsafe(32), "admin")
+        else:
+            if token is None:
+                token = conn.execute(
+                    "SELECT token FROM tokens WHERE user_id = ? LIMIT 1", (first,)
+                ).fetchone()[0]
+            owner = conn.execute("SELECT user_id FROM tokens WHERE token = ?", (token,)).fetchone()
+            if owner is None:
+                conn.execute("INSERT INTO tokens(token, user_id) VALUES(?, ?)", (token, first))
+                owner = (first,)
+            tenant = _tenant_of_user(conn, str(token), owner[0])
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return tenant
+
+
+def add_tenant(conn: sqlite3.Connection, token: str) -> Tenant:
+    """A new user with its own team and workspace (for isolation tests and multi-user setups)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        owner = conn.execute("SELECT user_id FROM tokens WHERE token = ?", (token,)).fetchone()
+        if owner is not None:
+            tenant = _tenant_of_user(conn, token, owner[0])
+        else:
+            n = conn.execute("SELECT count(*) FROM users").fetchone()[0]
+            tenant = _create_tenant(conn, token, f"user{n + 1}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return tenant
+
+
+class Database:
+    """The connection and the one thread allowed to use it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="blobflow-db")
+        self._conn: sqlite3.Connection | None = None
+
+    async def open(self) -> None:
+        self._conn = await self._submit(connect, self.path)
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await self._submit(conn.close)
+        self._executor.shutdown(wait=False)  # idle by now; joining would block the loop
+
+    async def _submit(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, partial(fn, *args))
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError("database is not open")
+        return self._conn
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` on the database thread."""
+        return await self._submit(fn, self.conn, *args)
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` in one ``BEGIN IMMEDIATE`` transaction (rolled back on error)."""
+        return await self._submit(_in_transaction, fn, self.conn, *args)
+
+
+def _in_transaction(fn: Callable[..., T], conn: sqlite3.Connection, *args: Any) -> T:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn, *args)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result

@@ -1,0 +1,162 @@
+"""Response helpers: JSON, Range, zero-copy files, and the optional WAN rate shaping.
+
+Binary bodies are never compressed (the SDK writes what it reads, undecoded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import weakref
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from blobflow.server._errors import RangeNotSatisfiable
+
+__all__ = ["json_response", "parse_range", "send_bytes", "send_file", "RateShaper"]
+
+_CHUNK = 256 << 10
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return web.Response(body=body, status=status, content_type="application/json")
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """``Range: bytes=a-b`` -> ``(start, end_exclusive)``; ``None`` means "send it all".
+
+    Only single ranges are honoured (a multi-range request gets the whole body, which
+    RFC 9110 allows); a start past the end is a 416.
+    """
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    first, sep, last = header[6:].strip().partition("-")
+    if not sep:
+        return None
+    try:
+        if not first:  # suffix: the last N bytes
+            n = int(last)
+            return (max(size - n, 0), size) if n > 0 else None
+        start = int(first)
+        end = int(last) + 1 if last else size
+    except ValueError:
+        return None
+    if start < 0 or end <= start:
+        return None
+    if start >= size:
+        raise RangeNotSatisfiable(f"range start {start} is past the end ({size} bytes)")
+    return start, min(end, size)
+
+
+class RateShaper:
+    """Per-connection rate limit of response bodies (WAN simulation)."""
+
+    def __init__(self, bandwidth_mbps: float) -> None:
+        self.bytes_per_s = bandwidth_mbps * 1e6 / 8
+        self._next_free: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+    async def write(self, request: web.BaseRequest, resp: web.StreamResponse, data: bytes) -> None:
+        key = request.protocol
+        for i in range(0, len(data), _CHUNK):
+            chunk = data[i : i + _CHUNK]
+            now = time.monotonic()
+            done_at = max(now, self._next_free.get(key, now)) + len(chunk) / self.bytes_per_s
+            self._next_free[key] = done_at
+            await resp.write(chunk)
+            await asyncio.sleep(max(done_at - time.monotonic(), 0))
+
+
+def _range_headers(
+    resp: web.StreamResponse, rng: tuple[int, int] | None, size: int, checksum: str | None
+) -> tuple[int, int]:
+    if rng is None:
+        if checksum:
+            resp.headers["x-content-checksum-sha256"] = checksum
+        resp.headers["Accept-Ranges"] = "bytes"
+        return 0, size
+    resp.set_status(206)
+    resp.headers["Content-Range"] = f"bytes {rng[0]}-{rng[1] - 1}/{size}"
+    return rng
+
+
+async def send_bytes(
+    request: web.Request,
+    data: bytes,
+    *,
+    checksum: str | None = None,
+    shaper: RateShaper | None = None,
+    content_type: str = "application/octet-stream",
+) -> web.StreamResponse:
+    """A small binary body with Range support (the checksum header only for a whole body)."""
+    rng = parse_range(request.headers.get("Range"), len(data))
+    resp = web.StreamResponse()
+    resp.content_type = content_type
+    start, end = _range_headers(resp, rng, len(data), checksum)
+    resp.content_length = end - start
+    await resp.prepare(request)
+    if shaper is not None:
+        await shaper.write(request, resp, data[start:end])
+    else:
+        await resp.write(data[start:end])
+    await resp.write_eof()
+    return resp
+
+
+async def send_file(
+    request: web.Request,
+    path: Path,
+    size: int,
+    *,
+    checksum: str | None = None,
+    shaper: RateShaper | None = None,
+) -> web.StreamResponse:
+    """A whole stored file: zero-copy sendfile via ``FileResponse`` (Range and all), or a
+    chunked shaped copy when WAN simulation is on."""
+    if shaper is None:
+        headers = {"Content-Type": "application/octet-stream"}
+        if checksum and "Range" not in request.headers:
+            headers["x-content-checksum-sha256"] = checksum
+        return web.FileResponse(path, chunk_size=1 << 20, headers=headers)
+    rng = parse_range(request.headers.get("Range"), size)
+    resp = web.StreamResponse()
+    resp.content_type = "application/octet-stream"
+    start, end = _range_headers(resp, rng, size, checksum)
+    resp.content_length = end - start
+    await resp.prepare(request)
+    loop = asyncio.get_running_loop()
+    fd = await loop.run_in_executor(None, os.open, path, os.O_RDONLY)
+    try:
+        pos = start
+        while pos < end:
+            chunk = await loop.run_in_executor(None, os.pread, fd, min(1 << 20, end - pos), pos)
+            if not chunk:
+                break
+            pos += len(chunk)
+            await shaper.write(request, resp, chunk)
+    finally:
+        await loop.run_in_executor(None, os.close, fd)
+    await resp.write_eof()
+    return resp
+
+
+async def shape_response(
+    request: web.Request, resp: web.StreamResponse, shaper: RateShaper
+) -> web.StreamResponse:
+    """Re-send a buffered ``web.Response`` body through the shaper."""
+    if not isinstance(resp, web.Response) or resp.prepared or not isinstance(resp.body, bytes):
+        return resp
+    body = resp.body
+    out = web.StreamResponse(status=resp.status, reason=resp.reason)
+    for key, value in resp.headers.items():
+        if key.lower() not in ("content-length", "transfer-encoding"):
+            out.headers.add(key, value)
+    out.content_length = len(body)
+    await out.prepare(request)
+    await shaper.write(request, out, body)
+    await out.write_eof()
+    return out

@@ -1,0 +1,435 @@
+"""images.*: registration by hash or by blob offsets, listing, removal and downloads.
+
+A blob image is a reference (``relatedDataId`` = stored object id, plus its byte range) into
+the immutable object its Team Files tar pointed at when the image was registered.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+import sqlite3
+import uuid
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+
+from blobflow.server._context import Ctx, json_method, parse_json, raw_method
+from blobflow.server._db import now_iso
+from blobflow.server._errors import BadRequest, NonUnique, NotFound
+from blobflow.server._files import collect_object
+from blobflow.server._http import json_response, send_bytes, send_file
+from blobflow.server._lists import filter_sql, order_sql, page_of, page_result
+from blobflow.server._projects import checked_dataset, checked_project
+from blobflow.server._storage import TempWriter, b64_sha256
+from blobflow.server._validate import Body, as_str
+
+__all__ = ["mime_for", "image_json", "checked_images"]
+
+_IMAGE_EXTS = {"png", "bmp", "gif", "webp", "tiff", "tif", "jfif", "avif", "heic", "ico"}
+_JPEG_EXTS = {"jpg", "jpeg", "mpo", "jpe"}
+_DOWNLOAD_ID = re.compile(r"dl-(\d{1,18})")
+_IMAGE_SELECT = """
+SELECT i.*, d.project_id, p.team_id, o.relpath AS object_relpath, h.relpath AS hash_relpath,
+  (SELECT count(*) FROM figures f WHERE f.image_id = i.id)
+  + coalesce((SELECT json_array_length(a.data, '$.objects') FROM annotations a
+              WHERE a.image_id = i.id), 0) AS labels_count
+FROM images i JOIN datasets d ON d.id = i.dataset_id JOIN projects p ON p.id = d.project_id
+LEFT JOIN objects o ON o.id = i.object_id LEFT JOIN hash_blobs h ON h.hash = i.hash"""
+
+
+def mime_for(name: str) -> str | None:
+    """A mime whose subtype the SDK accepts for this extension (else it renames the image)."""
+    ext = posixpath.splitext(name)[1][1:].lower()
+    if ext in _JPEG_EXTS:
+        return "image/jpeg"
+    return f"image/{ext}" if ext in _IMAGE_EXTS else None
+
+
+def _download_id(object_id: int | None) -> str | None:
+    return None if object_id is None else f"dl-{object_id}"
+
+
+def image_json(
+    image_id: int, dataset_id: int, project_id: int, name: str, digest: str | None, size: int,
+    mime: str | None, object_id: int | None, start: int | None, end: int | None,
+    meta: Any, created_by: int | None, created_at: str, updated_at: str, labels: int = 0,
+) -> dict[str, Any]:
+    return {
+        "id": image_id,
+        "name": name,
+        "link": None,
+        "hash": digest,
+        "mime": mime,
+        "ext": mime.split("/")[1] if mime else None,
+        "size": size,
+        "width": None,
+        "height": None,
+        "labelsCount": labels,
+        "datasetId": dataset_id,
+        "createdAt": created_at,
+        "updatedAt": updated_at,
+        "meta": meta if meta is not None else {},
+        "pathOriginal": f"/images/{image_id}" if digest else f"/blob/{object_id}/{start}-{end}",
+        "fullStorageUrl": None,
+        "tags": [],
+        "createdBy": created_by,
+        "relatedDataId": object_id,
+        "downloadId": _download_id(object_id),
+        "offsetStart": start,
+        "offsetEnd": end,
+        "projectId": project_id,
+        "description": "",
+    }
+
+
+def _row_json(row: sqlite3.Row) -> dict[str, Any]:
+    meta = json.loads(row["meta"]) if row["meta"] else {}
+    return image_json(
+        row["id"], row["dataset_id"], row["project_id"], row["name"], row["hash"], row["size"],
+        row["mime"], row["object_id"], row["offset_start"], row["offset_end"], meta,
+        row["created_by"], row["created_at"], row["updated_at"], row["labels_count"],
+    )
+
+
+def checked_images(ctx: Ctx, conn: sqlite3.Connection, ids: list[int]) -> list[sqlite3.Row]:
+    """The images, in the order asked; any id missing or in another team is a 404."""
+    rows = conn.execute(
+        _IMAGE_SELECT + " WHERE i.id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)
+    ).fetchall()
+    by_id = {r["id"]: r for r in rows if ctx.sees_team(r["team_id"])}
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise NotFound(f"images not found: {missing[:20]}")
+    return [by_id[i] for i in ids]
+
+
+# --- registration -------------------------------------------------------------------------
+
+
+def _parse_items(items: list[Any]) -> tuple[list[tuple[Any, ...]], set[int], set[str]]:
+    """One pass over the items: ``(title, teamFileId|None, start, end, hash|None, meta)``."""
+    parsed: list[tuple[Any, ...]] = []
+    files: set[int] = set()
+    hashes: set[str] = set()
+    for n, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise BadRequest(f"images[{n}] must be an object")
+        title = item.get("title")
+        if not isinstance(title, str) or not title or "\x00" in title or len(title) > 1024:
+            raise BadRequest(f"images[{n}].title must be a non-empty string")
+        meta = item.get("meta")
+        if meta is not None and not isinstance(meta, dict):
+            raise BadRequest(f"images[{n}].meta must be an object")
+        meta_text = json.dumps(meta) if meta else None
+        file_id = item.get("teamFileId")
+        if file_id is not None:
+            blob = item.get("sourceBlob")
+            if not isinstance(blob, dict):
+                raise BadRequest(f"images[{n}].sourceBlob must be an object")
+            start, end = blob.get("offsetStart"), blob.get("offsetEnd")
+            if (type(file_id) is not int or type(start) is not int or type(end) is not int
+                    or not 0 <= start <= end < 2**63 or not 0 < file_id < 2**63):
+                raise BadRequest(
+                    f"images[{n}]: teamFileId and sourceBlob offsets must be integers with"
+                    " 0 <= offsetStart <= offsetEnd"
+                )
+            files.add(file_id)
+            parsed.append((title, file_id, start, end, None, meta_text))
+        elif isinstance(item.get("hash"), str):
+            hashes.add(item["hash"])
+            parsed.append((title, None, None, None, item["hash"], meta_text))
+        else:
+            raise BadRequest(f"images[{n}] needs either 'hash' or 'teamFileId' + 'sourceBlob'")
+    return parsed, files, hashes
+
+
+def _bulk_add(
+    conn: sqlite3.Connection, ctx: Ctx, dataset_id: int, parsed: list[tuple[Any, ...]],
+    files: set[int], hashes: set[str],
+) -> list[dict[str, Any]]:
+    dataset = checked_dataset(ctx, conn, dataset_id)
+    titles = [p[0] for p in parsed]
+    if len(set(titles)) != len(titles):
+        seen: set[str] = set()
+        dupes = sorted({t for t in titles if t in seen or seen.add(t)})  # type: ignore[func-returns-value]
+        raise BadRequest(f"duplicate titles in one request: {dupes[:10]}")
+    existing = dict(conn.execute(
+        "SELECT name, id FROM images WHERE dataset_id = ?"
+        " AND name IN (SELECT value FROM json_each(?))",
+        (dataset_id, json.dumps(titles)),
+    ).fetchall())
+    if existing:
+        raise NonUnique([(t, existing[t]) for t in titles if t in existing])
+
+    objects: dict[int, tuple[int, int]] = {}  # team file id -> (object id, size)
+    for file_id in files:
+        row = conn.execute(
+            "SELECT f.team_id, o.id, o.size FROM team_files f JOIN objects o ON o.id = f.object_id"
+            " WHERE f.id = ?", (file_id,),
+        ).fetchone()
+        if row is None or row[0] != dataset["team_id"]:
+            raise NotFound(f"team file {file_id} not found in the dataset's team")
+        objects[file_id] = (row[1], row[2])
+    sizes: dict[str, int] = {}
+    if hashes:
+        sizes = dict(conn.execute(
+            "SELECT b.hash, b.size FROM hash_owners o JOIN hash_blobs b ON b.hash = o.hash"
+            " WHERE o.user_id = ? AND o.hash IN (SELECT value FROM json_each(?))",
+            (ctx.user_id, json.dumps(sorted(hashes))),
+        ).fetchall())
+        unknown = hashes - sizes.keys()
+        if unknown:
+            raise BadRequest(f"unknown image hashes (upload them first): {sorted(unknown)[:5]}")
+
+    first = (conn.execute("SELECT max(id) FROM images").fetchone()[0] or 0) + 1
+    now, user, project_id = now_iso(), ctx.user_id, dataset["project_id"]
+    rows: list[tuple[Any, ...]] = []
+    out: list[dict[str, Any]] = []
+    for image_id, (title, file_id, start, end, digest, meta) in enumerate(parsed, first):
+        if file_id is not None:
+            object_id, object_size = objects[file_id]
+            if end > object_size:
+                raise BadRequest(
+                    f"{title!r}: offsets {start}-{end} are outside team file {file_id}"
+                    f" ({object_size} bytes)"
+                )
+            size = end - start
+        else:
+            object_id, size = None, sizes[digest]
+        mime = mime_for(title)
+        rows.append((image_id, dataset_id, title, digest, size, mime, object_id, start, end,
+                     meta, user, now, now))
+        out.append(image_json(image_id, dataset_id, project_id, title, digest, size, mime,
+                              object_id, start, end, json.loads(meta) if meta else {}, user,
+                              now, now))
+    conn.executemany(
+        "INSERT INTO images(id, dataset_id, name, hash, size, mime, object_id, offset_start,"
+        " offset_end, meta, created_by, created_at, updated_at)"
+        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        rows,
+    )
+    conn.execute("UPDATE datasets SET updated_at = ? WHERE id = ?", (now, dataset_id))
+    return out
+
+
+@json_method("images.bulk.add")
+async def bulk_add(ctx: Ctx, data: Any) -> Any:
+    body = Body(data)
+    dataset_id = body.int("datasetId")
+    parsed, files, hashes = _parse_items(body.list("images"))
+    if not parsed:
+        return []
+    return await ctx.db.write(_bulk_add, ctx, dataset_id, parsed, files, hashes)
+
+
+@json_method("images.internal.hashes.list")
+async def hashes_list(ctx: Ctx, data: Any) -> Any:
+    if not isinstance(data, list) or not all(isinstance(h, str) for h in data):
+        raise BadRequest("the body must be a JSON array of hash strings")
+
+    def run(conn: sqlite3.Connection) -> list[str]:
+        return [r[0] for r in conn.execute(
+            "SELECT hash FROM hash_owners WHERE user_id = ?"
+            " AND hash IN (SELECT value FROM json_each(?))",
+            (ctx.user_id, json.dumps(data)),
+        )]
+
+    return await ctx.db.read(run)
+
+
+def _own_hashes(conn: sqlite3.Connection, user_id: int, items: list[tuple[str, int, str]]) -> None:
+    conn.executemany("INSERT OR IGNORE INTO hash_blobs(hash, size, relpath) VALUES(?,?,?)", items)
+    conn.executemany(
+        "INSERT OR IGNORE INTO hash_owners(user_id, hash) VALUES(?,?)",
+        [(user_id, digest) for digest, _, _ in items],
+    )
+
+
+@raw_method("images.bulk.upload")
+async def bulk_upload(ctx: Ctx) -> web.StreamResponse:
+    if not ctx.request.content_type.startswith("multipart/"):
+        raise BadRequest("images.bulk.upload needs a multipart/form-data body")
+    stored: list[tuple[str, int, str]] = []
+    try:
+        reader = await ctx.request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise BadRequest("nested multipart bodies are not supported")
+            writer: TempWriter = await ctx.storage.open_temp(ctx.state.config.max_upload_bytes)
+            try:
+                while chunk := await part.read_chunk(1 << 20):
+                    await writer.write(chunk)
+            except BaseException:
+                await writer.abort()
+                raise
+            relpath = await writer.commit_content()
+            stored.append((writer.hash, writer.size, relpath))
+    except ValueError as exc:
+        raise BadRequest(f"malformed multipart body: {exc}") from None
+    # Content-addressed files are never half-visible and may be shared, so nothing to undo.
+    await ctx.db.write(_own_hashes, ctx.user_id, stored)
+    return json_response([{"hash": digest} for digest, _, _ in stored])
+
+
+@json_method("images.bulk.remove")
+async def bulk_remove(ctx: Ctx, data: Any) -> Any:
+    ids = Body(data).int_list("imageIds")
+
+    def remove(conn: sqlite3.Connection) -> list[str]:
+        rows = checked_images(ctx, conn, ids)
+        conn.execute(
+            "DELETE FROM images WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)
+        )
+        garbage: list[str] = []
+        for object_id in {r["object_id"] for r in rows if r["object_id"] is not None}:
+            garbage += collect_object(conn, object_id)
+        return garbage
+
+    garbage = await ctx.db.write(remove, )
+    if garbage:
+        await ctx.storage.remove(garbage)
+    return {"success": True}
+
+
+# --- listing ------------------------------------------------------------------------------
+
+
+@json_method("images.info")
+async def info(ctx: Ctx, data: Any) -> Any:
+    image_id = Body(data).int("id")
+    rows = await ctx.db.read(lambda c: checked_images(ctx, c, [image_id]))
+    return _row_json(rows[0])
+
+
+@json_method("images.list")
+async def list_images(ctx: Ctx, data: Any) -> Any:
+    body = Body(data)
+    per_page, offset = page_of(body, ctx.state.config)
+    dataset_id = body.int("datasetId", None)
+    project_id = body.int("projectId", None)
+    recursive = body.bool("recursive", False)
+    if dataset_id is None and project_id is None:
+        raise BadRequest("'datasetId' or 'projectId' is required")
+
+    def run(conn: sqlite3.Connection) -> tuple[int, list[sqlite3.Row]]:
+        where, params = filter_sql(body, {"id": "i.id", "name": "i.name"})
+        if dataset_id is not None:
+            checked_dataset(ctx, conn, dataset_id)
+            if recursive:
+                scope = ("i.dataset_id IN (WITH RECURSIVE t(id) AS (SELECT ? UNION ALL"
+                         " SELECT d.id FROM datasets d JOIN t ON d.parent_id = t.id)"
+                         " SELECT id FROM t)")
+            else:
+                scope = "i.dataset_id = ?"
+            params = [dataset_id, *params]
+        else:
+            checked_project(ctx, conn, project_id or 0)
+            scope = "i.dataset_id IN (SELECT id FROM datasets WHERE project_id = ?)"
+            params = [project_id, *params]
+        cond = f" WHERE {scope} AND {where}"
+        total = conn.execute("SELECT count(*) FROM images i" + cond, params).fetchone()[0]
+        rows = conn.execute(
+            _IMAGE_SELECT + cond + f" ORDER BY {order_sql(body, 'i.')} LIMIT ? OFFSET ?",
+            [*params, per_page, offset],
+        ).fetchall()
+        return total, rows
+
+    total, rows = await ctx.db.read(run)
+    return page_result(total, per_page, [_row_json(r) for r in rows])
+
+
+# --- downloads ----------------------------------------------------------------------------
+
+
+def _image_range(row: sqlite3.Row) -> tuple[str, int, int]:
+    if row["object_id"] is not None:
+        return row["object_relpath"], row["offset_start"], row["offset_end"]
+    return row["hash_relpath"], 0, row["size"]
+
+
+def _read_and_hash(storage: Any, ranges: list[tuple[str, int, int]]) -> tuple[bytes, str]:
+    data: bytes = storage._read_ranges(ranges)[0]
+    return data, b64_sha256(data)
+
+
+@raw_method("images.download")
+async def download(ctx: Ctx) -> web.StreamResponse:
+    image_id = Body(parse_json(await ctx.request.read())).int("id")
+    row = (await ctx.db.read(lambda c: checked_images(ctx, c, [image_id])))[0]
+    if row["object_id"] is None:  # a whole stored file: zero-copy
+        return await send_file(
+            ctx.request, ctx.storage.abspath(row["hash_relpath"]), row["size"],
+            checksum=row["hash"], shaper=ctx.state.shaper,
+        )
+    data, checksum = await ctx.storage.run(_read_and_hash, ctx.storage, [_image_range(row)])
+    return await send_bytes(
+        ctx.request, data, checksum=checksum, shaper=ctx.state.shaper,
+        content_type=row["mime"] or "application/octet-stream",
+    )
+
+
+@raw_method("images.bulk.download")
+async def bulk_download(ctx: Ctx) -> web.StreamResponse:
+    body = Body(parse_json(await ctx.request.read()))
+    dataset_id = body.int("datasetId", None)
+    ids = body.int_list("imageIds")
+    rows = await ctx.db.read(lambda c: checked_images(ctx, c, ids))
+    if dataset_id is not None and any(r["dataset_id"] != dataset_id for r in rows):
+        raise BadRequest(f"some images are not in dataset {dataset_id}")
+    parts = await ctx.storage.read_ranges([_image_range(r) for r in rows])
+    boundary = uuid.uuid4().hex
+    chunks: list[bytes] = []
+    for row, data in zip(rows, parts, strict=True):
+        chunks.append(
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"{row['id']}\"\r\n"
+            f"Content-Type: {row['mime'] or 'application/octet-stream'}\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n".encode()
+        )
+        chunks += (data, b"\r\n")
+    chunks.append(f"--{boundary}--\r\n".encode())
+    return web.Response(
+        body=b"".join(chunks),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+
+
+@raw_method("images.data.download")
+async def data_download(ctx: Ctx) -> web.StreamResponse:
+    """The whole blob archive an image lives in (POST JSON, or GET with a query string)."""
+    if ctx.request.method == "GET":
+        query = ctx.request.query
+        try:
+            project_id = int(query.get("projectId", ""))
+        except ValueError:
+            raise BadRequest("query parameter 'projectId' must be an integer") from None
+        download_id = query.get("downloadId", "")
+    elif ctx.request.method == "POST":
+        body = Body(parse_json(await ctx.request.read()))
+        project_id = body.int("projectId")
+        download_id = as_str(body.data.get("downloadId"), "downloadId")
+    else:
+        raise web.HTTPMethodNotAllowed(ctx.request.method, ["GET", "POST"])
+    match = _DOWNLOAD_ID.fullmatch(download_id)
+    if match is None:
+        raise NotFound(f"download id {download_id!r} not found")
+    object_id = int(match.group(1))
+
+    def find(conn: sqlite3.Connection) -> sqlite3.Row | None:
+        checked_project(ctx, conn, project_id)
+        row: sqlite3.Row | None = conn.execute(
+            "SELECT o.relpath, o.size, o.hash FROM objects o WHERE o.id = ? AND EXISTS("
+            " SELECT 1 FROM images i JOIN datasets d ON d.id = i.dataset_id"
+            " WHERE i.object_id = o.id AND d.project_id = ?)",
+            (object_id, project_id),
+        ).fetchone()
+        return row
+
+    row = await ctx.db.read(find)
+    if row is None:
+        raise NotFound(f"download id {download_id!r} not found in project {project_id}")
+    return await send_file(
+        ctx.request, ctx.storage.abspath(row["relpath"]), row["size"],
+        checksum=row["hash"], shaper=ctx.state.shaper,
+    )

@@ -1,0 +1,77 @@
+"""Pagination (``page``/``per_page`` -> ``{total, perPage, pagesCount, entities}``) and the
+``filter`` list (operators ``=`` and ``in``) turned into SQL."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from blobflow.server._context import ServerConfig
+from blobflow.server._errors import BadRequest
+from blobflow.server._validate import Body, as_dict, as_str
+
+__all__ = ["filter_sql", "page_of", "page_result", "order_sql"]
+
+_SORTABLE = {"id": "id", "name": "name", "createdAt": "created_at", "updatedAt": "updated_at"}
+
+
+def _scalar(value: Any, field: str) -> Any:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, str))):
+        raise BadRequest(f"filter value for '{field}' must be an integer, a string or null")
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        raise BadRequest(f"filter value for '{field}' is out of range")
+    return value
+
+
+def filter_sql(body: Body, columns: Mapping[str, str]) -> tuple[str, list[Any]]:
+    """``filter`` items as ``AND``-ed SQL conditions over the allowed ``columns``."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for item in body.list("filter", []):
+        item = as_dict(item, "filter[]")
+        field = as_str(item.get("field"), "filter[].field")
+        op = as_str(item.get("operator"), "filter[].operator")
+        column = columns.get(field)
+        if column is None:
+            raise BadRequest(f"filtering on '{field}' is not supported here")
+        value = item.get("value")
+        if op == "=":
+            value = _scalar(value, field)
+            clauses.append(f"{column} IS ?")
+            params.append(value)
+        elif op == "in":
+            if not isinstance(value, list):
+                raise BadRequest(f"filter 'in' on '{field}' needs an array value")
+            values = [_scalar(v, field) for v in value]
+            clauses.append(f"{column} IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(values))
+        else:
+            raise BadRequest(f"filter operator {op!r} is not supported (use '=' or 'in')")
+    return " AND ".join(clauses) or "1", params
+
+
+def order_sql(body: Body, prefix: str = "") -> str:
+    sort = _SORTABLE.get(body.str("sort", "id"), "id")
+    order = body.str("sort_order", "asc").lower()
+    return f"{prefix}{sort} {'DESC' if order == 'desc' else 'ASC'}, {prefix}id ASC"
+
+
+def page_of(body: Body, config: ServerConfig) -> tuple[int, int]:
+    """``(per_page, offset)`` from ``page``/``per_page`` (1-based pages)."""
+    per_page = body.int("per_page", config.default_per_page)
+    page = body.int("page", 1)
+    if per_page < 1 or page < 1:
+        raise BadRequest("'page' and 'per_page' must be positive")
+    per_page = min(per_page, config.max_per_page)
+    return per_page, (page - 1) * per_page
+
+
+def page_result(total: int, per_page: int, entities: list[Any]) -> dict[str, Any]:
+    return {
+        "total": total,
+        "perPage": per_page,
+        "pagesCount": max(1, math.ceil(total / per_page)),
+        "entities": entities,
+    }

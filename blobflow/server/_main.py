@@ -1,0 +1,94 @@
+"""``blobflow serve`` / ``python -m blobflow.server``: run until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from blobflow.server._context import ServerConfig
+from blobflow.server._embedded import ServerHandle, start_site
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (0 = any free port)")
+    parser.add_argument(
+        "--data-dir", default="./blobflow-data", help="where metadata and files live"
+    )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("BLOBFLOW_TOKEN"),
+        help="API token to register (default $BLOBFLOW_TOKEN, else the stored or a new one)",
+    )
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="WAN simulation: delay added per request"
+    )
+    parser.add_argument(
+        "--bandwidth-mbps",
+        type=float,
+        default=None,
+        help="WAN simulation: response rate limit per connection, in megabits per second",
+    )
+
+
+def _announce(handle: ServerHandle, as_json: bool, quiet: bool) -> None:
+    if as_json:
+        info = {
+            "address": handle.address,
+            "token": handle.token,
+            "team_id": handle.team_id,
+            "workspace_id": handle.workspace_id,
+            "data_dir": str(handle.data_dir),
+            "pid": os.getpid(),
+        }
+        print(json.dumps(info), flush=True)
+    elif not quiet:
+        print(
+            f"blobflow server listening on {handle.address}\n"
+            f"  team id {handle.team_id}, workspace id {handle.workspace_id}\n"
+            f"  token {handle.token}\n"
+            f"  data dir {handle.data_dir}\n"
+            "Press Ctrl-C to stop.",
+            flush=True,
+        )
+
+
+async def _serve(config: ServerConfig, as_json: bool, quiet: bool) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner, handle = await start_site(config)
+    try:
+        _announce(handle, as_json, quiet)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+    if not quiet and not as_json:
+        print("blobflow server stopped", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = ServerConfig(
+        Path(args.data_dir).resolve(),
+        token=args.token,
+        host=args.host,
+        port=args.port,
+        latency_ms=args.latency_ms,
+        bandwidth_mbps=args.bandwidth_mbps,
+    )
+    coro = _serve(config, getattr(args, "json", False), getattr(args, "quiet", False))
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - Windows
+        asyncio.run(coro)
+    else:
+        uvloop.run(coro)
+    return 0

@@ -1,0 +1,175 @@
+"""Bytes on disk: immutable stored objects, written temp + fsync + rename.
+
+Layout under the data dir: ``objects/<xx>/<uuid>`` for Team Files contents (a new object per
+upload, never modified, so images registered against one keep their bytes when the Team Files
+path is overwritten), ``images/<xx>/<sha256 hex>`` for content-addressed images, and ``tmp/``
+for uploads in flight (emptied at start-up: a crash never leaves a half-written file visible).
+All file work runs on a small thread pool, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+from blobflow.server._errors import RequestTooLarge
+
+__all__ = ["Storage", "TempWriter", "b64_sha256"]
+
+T = TypeVar("T")
+_FLUSH_BYTES = 4 << 20
+
+
+def b64_sha256(data: bytes) -> str:
+    """The API's hash convention: base64 of the raw sha256 digest."""
+    return base64.standard_b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_hashed(f: IO[bytes], digest: Any, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        f.write(chunk)
+        digest.update(chunk)
+
+
+def _open_new(path: Path) -> IO[bytes]:
+    return open(path, "xb")
+
+
+class TempWriter:
+    """Streams one upload into ``tmp/``; ``commit`` moves it to its final immutable place."""
+
+    def __init__(self, storage: Storage, f: IO[bytes], path: Path, max_bytes: int) -> None:
+        self._storage = storage
+        self._f = f
+        self.path = path
+        self._max = max_bytes
+        self._digest = hashlib.sha256()
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self.size = 0
+
+    async def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self._max:
+            raise RequestTooLarge(f"upload exceeds the limit of {self._max} bytes")
+        self._pending.append(chunk)
+        self._pending_size += len(chunk)
+        if self._pending_size >= _FLUSH_BYTES:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        chunks, self._pending, self._pending_size = self._pending, [], 0
+        if chunks:
+            await self._storage.run(_write_hashed, self._f, self._digest, chunks)
+
+    @property
+    def hash(self) -> str:
+        return base64.standard_b64encode(self._digest.digest()).decode()
+
+    async def commit_object(self) -> str:
+        """Make the upload a new immutable object; returns its path relative to the data dir."""
+        await self._flush()
+        name = uuid.uuid4().hex
+        relpath = f"objects/{name[:2]}/{name}"
+        await self._storage.run(self._storage._commit, self._f, self.path, relpath, False)
+        return relpath
+
+    async def commit_content(self) -> str:
+        """Store the upload content-addressed (by sha256); an identical file is kept as is."""
+        await self._flush()
+        relpath = f"images/{self._digest.hexdigest()[:2]}/{self._digest.hexdigest()}"
+        await self._storage.run(self._storage._commit, self._f, self.path, relpath, True)
+        return relpath
+
+    async def abort(self) -> None:
+        await self._storage.run(self._storage._discard, self._f, self.path)
+
+
+class Storage:
+    """The data dir's files and the thread pool that touches them."""
+
+    def __init__(self, root: Path, *, io_threads: int = 4) -> None:
+        self.root = root
+        self.tmp = root / "tmp"
+        self._executor = ThreadPoolExecutor(io_threads, thread_name_prefix="blobflow-io")
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, partial(fn, *args))
+
+    def prepare(self) -> None:
+        """Create the layout and drop uploads a previous process left half-written (sync)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        for sub in ("tmp", "objects", "images"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False)  # requests are done; never join on the loop
+
+    def abspath(self, relpath: str) -> Path:
+        return self.root / relpath
+
+    async def open_temp(self, max_bytes: int) -> TempWriter:
+        path = self.tmp / f"{uuid.uuid4().hex}.part"
+        f = await self.run(_open_new, path)
+        return TempWriter(self, f, path, max_bytes)
+
+    def _commit(self, f: IO[bytes], tmp: Path, relpath: str, dedupe: bool) -> None:
+        f.flush()
+        os.fsync(f.fileno())
+        f.close()
+        final = self.root / relpath
+        final.parent.mkdir(exist_ok=True)
+        if dedupe and final.exists():
+            tmp.unlink()
+            return
+        os.replace(tmp, final)
+        _fsync_dir(final.parent)
+
+    @staticmethod
+    def _discard(f: IO[bytes], tmp: Path) -> None:
+        f.close()
+        tmp.unlink(missing_ok=True)
+
+    async def read_ranges(self, ranges: Sequence[tuple[str, int, int]]) -> list[bytes]:
+        """Read many ``(relpath, start, end)`` slices in one executor hop."""
+        return await self.run(self._read_ranges, ranges)
+
+    def _read_ranges(self, ranges: Sequence[tuple[str, int, int]]) -> list[bytes]:
+        out: list[bytes] = []
+        fds: dict[str, int] = {}
+        try:
+            for relpath, start, end in ranges:
+                fd = fds.get(relpath)
+                if fd is None:
+                    fd = fds[relpath] = os.open(self.root / relpath, os.O_RDONLY)
+                out.append(os.pread(fd, end - start, start))
+        finally:
+            for fd in fds.values():
+                os.close(fd)
+        return out
+
+    async def remove(self, relpaths: Sequence[str]) -> None:
+        await self.run(self._remove, relpaths)
+
+    def _remove(self, relpaths: Sequence[str]) -> None:
+        for relpath in relpaths:
+            (self.root / relpath).unlink(missing_ok=True)

@@ -1,0 +1,83 @@
+"""Helpers for the server tests: a plain aiohttp client bound to the ``server`` fixture."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+API = "/public/api/v3/"
+
+
+class Client:
+    """Thin JSON caller: ``await c.call(method, body) -> (status, json)``."""
+
+    def __init__(self, session: aiohttp.ClientSession, token: str) -> None:
+        self.session = session
+        self.token = token
+
+    def headers(self, token: str | None = None) -> dict[str, str]:
+        return {"x-api-key": self.token if token is None else token}
+
+    async def call(
+        self, method: str, body: Any = None, *, token: str | None = None, raw: bytes | None = None
+    ) -> tuple[int, Any]:
+        kwargs: dict[str, Any] = {"data": raw} if raw is not None else {"json": body or {}}
+        async with self.session.post(API + method, headers=self.headers(token), **kwargs) as r:
+            text = await r.read()
+            try:
+                return r.status, json.loads(text)
+            except ValueError:
+                return r.status, text
+
+    async def ok(self, method: str, body: Any = None, **kw: Any) -> Any:
+        status, data = await self.call(method, body, **kw)
+        assert status == 200, (method, status, data)
+        return data
+
+    async def upload(self, team_id: int, path: str, data: bytes, token: str | None = None) -> Any:
+        """Team Files upload through ``file-storage.bulk.upload`` (the SDK's sync form)."""
+        directory, _, name = path.rpartition("/")
+        form = aiohttp.FormData()
+        form.add_field("name", name)
+        form.add_field("path", directory + "/")
+        form.add_field("file", data, filename=name, content_type="application/x-tar")
+        async with self.session.post(
+            API + "file-storage.bulk.upload", params={"teamId": str(team_id)}, data=form,
+            headers=self.headers(token),
+        ) as r:
+            body = await r.json()
+            assert r.status == 200, body
+            return body[0]
+
+
+@pytest.fixture
+async def client(server: Any) -> AsyncIterator[Client]:
+    async with aiohttp.ClientSession(server.address, auto_decompress=False) as session:
+        yield Client(session, server.token)
+
+
+@pytest.fixture
+async def project(client: Client, server: Any) -> dict[str, Any]:
+    return await client.ok(  # type: ignore[no-any-return]
+        "projects.add", {"workspaceId": server.workspace_id, "name": "proj", "type": "images"}
+    )
+
+
+@pytest.fixture
+async def dataset(client: Client, project: dict[str, Any]) -> dict[str, Any]:
+    return await client.ok(  # type: ignore[no-any-return]
+        "datasets.add", {"projectId": project["id"], "name": "ds0", "parentId": None}
+    )
+
+
+def blob_items(file_id: int, names: list[str], size: int = 10) -> list[dict[str, Any]]:
+    """bulk.add items for consecutive ``size``-byte ranges of one team file."""
+    return [
+        {"title": n, "teamFileId": file_id,
+         "sourceBlob": {"offsetStart": i * size, "offsetEnd": (i + 1) * size}}
+        for i, n in enumerate(names)
+    ]

@@ -1,0 +1,192 @@
+"""images.*: blob and hash registration, conflicts, listing, downloads, removal."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from typing import Any
+
+import aiohttp
+
+from .conftest import API, Client, blob_items
+
+BLOB = bytes(range(256)) * 8  # 2048 bytes
+
+
+def b64sha(data: bytes) -> str:
+    return base64.standard_b64encode(hashlib.sha256(data).digest()).decode()
+
+
+async def _blob_images(
+    client: Client, server: Any, dataset: dict[str, Any], n: int = 4
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    f = await client.upload(server.team_id, "/blob-files/b.tar", BLOB)
+    names = [f"img_{i}.png" for i in range(n)]
+    images = await client.ok(
+        "images.bulk.add",
+        {"datasetId": dataset["id"], "images": blob_items(f["id"], names),
+         "forceMetadataForLinks": True, "skipValidation": False},
+    )
+    return f, images
+
+
+async def test_blob_bulk_add_returns_blob_fields_in_order(
+    client: Client, server: Any, dataset: dict[str, Any]
+) -> None:
+    f, images = await _blob_images(client, server, dataset)
+    assert [i["name"] for i in images] == [f"img_{i}.png" for i in range(4)]
+    for n, image in enumerate(images):
+        assert image["datasetId"] == dataset["id"]
+        assert (image["offsetStart"], image["offsetEnd"]) == (n * 10, n * 10 + 10)
+        assert image["size"] == 10 and image["mime"] == "image/png"
+        assert isinstance(image["relatedDataId"], int) and isinstance(image["downloadId"], str)
+    assert len({i["relatedDataId"] for i in images}) == 1
+    info = await client.ok("datasets.info", {"id": dataset["id"]})
+    assert info["itemsCount"] == 4
+
+
+async def test_list_has_blob_fields_by_default(
+    client: Client, server: Any, dataset: dict[str, Any]
+) -> None:
+    _, images = await _blob_images(client, server, dataset, 5)
+    listed = await client.ok("images.list", {"datasetId": dataset["id"], "filter": [],
+                                             "sort": "id", "sort_order": "asc"})
+    assert listed["total"] == 5
+    for got, want in zip(listed["entities"], images, strict=True):
+        for key in ("id", "name", "relatedDataId", "downloadId", "offsetStart", "offsetEnd"):
+            assert got[key] == want[key]
+    page = await client.ok("images.list", {"datasetId": dataset["id"], "per_page": 2, "page": 3})
+    assert page["pagesCount"] == 3 and [i["id"] for i in page["entities"]] == [images[4]["id"]]
+    ids = [images[1]["id"], images[3]["id"]]
+    sel = await client.ok("images.list", {"datasetId": dataset["id"], "filter": [
+        {"field": "id", "operator": "in", "value": ids}]})
+    assert [i["id"] for i in sel["entities"]] == ids
+    by_name = await client.ok("images.list", {"datasetId": dataset["id"], "filter": [
+        {"field": "name", "operator": "=", "value": "img_2.png"}]})
+    assert [i["id"] for i in by_name["entities"]] == [images[2]["id"]]
+    one = await client.ok("images.info", {"id": images[0]["id"], "forceMetadataForLinks": False})
+    assert one["relatedDataId"] == images[0]["relatedDataId"]
+    status, _ = await client.call("images.info", {"id": 987654})
+    assert status == 404
+
+
+async def test_nonunique_lists_every_conflict_and_inserts_nothing(
+    client: Client, server: Any, dataset: dict[str, Any]
+) -> None:
+    f, images = await _blob_images(client, server, dataset, 3)
+    batch = blob_items(f["id"], ["new_a.png", "img_0.png", "new_b.png", "img_2.png"])
+    status, err = await client.call("images.bulk.add", {"datasetId": dataset["id"],
+                                                        "images": batch})
+    assert status == 400
+    details = err["details"]
+    assert details["type"] == "NONUNIQUE"
+    assert details["errors"] == [
+        {"name": "img_0.png", "id": images[0]["id"]}, {"name": "img_2.png", "id": images[2]["id"]}]
+    info = await client.ok("datasets.info", {"id": dataset["id"]})
+    assert info["itemsCount"] == 3  # nothing of the batch went in
+
+
+async def test_offsets_outside_the_file_are_400(
+    client: Client, server: Any, dataset: dict[str, Any]
+) -> None:
+    f = await client.upload(server.team_id, "/blob-files/small.tar", b"x" * 100)
+    for start, end in ((90, 101), (-1, 5), (50, 40)):
+        status, err = await client.call("images.bulk.add", {"datasetId": dataset["id"], "images": [
+            {"title": "a.png", "teamFileId": f["id"],
+             "sourceBlob": {"offsetStart": start, "offsetEnd": end}}]})
+        assert status == 400, (start, end, err)
+    status, _ = await client.call("images.bulk.add", {"datasetId": dataset["id"], "images": [
+        {"title": "a.png", "teamFileId": 999999, "sourceBlob": {"offsetStart": 0,
+                                                                 "offsetEnd": 1}}]})
+    assert status == 404
+
+
+async def test_data_download_whole_blob(
+    client: Client, server: Any, dataset: dict[str, Any], project: dict[str, Any]
+) -> None:
+    _, images = await _blob_images(client, server, dataset)
+    body = {"projectId": project["id"], "downloadId": images[2]["downloadId"]}
+    headers = {**client.headers(), "Accept-Encoding": "gzip, deflate"}
+    async with client.session.post(API + "images.data.download", json=body,
+                                   headers=headers) as r:
+        assert r.status == 200
+        assert "Content-Encoding" not in r.headers
+        assert int(r.headers["Content-Length"]) == len(BLOB)
+        assert r.headers["x-content-checksum-sha256"] == b64sha(BLOB)
+        assert await r.read() == BLOB
+    async with client.session.get(API + "images.data.download", params={
+            "projectId": str(project["id"]), "downloadId": images[0]["downloadId"]},
+            headers=headers) as r:
+        assert r.status == 200 and int(r.headers["Content-Length"]) == len(BLOB)
+        assert await r.content.read(10) == BLOB[:10]  # the SDK hangs up early; fine
+    async with client.session.post(API + "images.data.download", json=body,
+                                   headers={**headers, "Range": "bytes=1000-1999"}) as r:
+        assert r.status == 206 and await r.read() == BLOB[1000:2000]
+    status, _ = await client.call("images.data.download", {"projectId": project["id"],
+                                                           "downloadId": "dl-424242"})
+    assert status == 404
+
+
+async def test_single_and_bulk_download_serve_the_byte_range(
+    client: Client, server: Any, dataset: dict[str, Any]
+) -> None:
+    _, images = await _blob_images(client, server, dataset)
+    async with client.session.post(API + "images.download", json={"id": images[1]["id"]},
+                                   headers=client.headers()) as r:
+        assert r.status == 200 and await r.read() == BLOB[10:20]
+        assert r.headers["x-content-checksum-sha256"] == b64sha(BLOB[10:20])
+    async with client.session.post(API + "images.download", json={"id": images[1]["id"]},
+                                   headers={**client.headers(), "Range": "bytes=2-4"}) as r:
+        assert r.status == 206 and await r.read() == BLOB[12:15]
+    ids = [images[3]["id"], images[0]["id"]]
+    async with client.session.post(
+        API + "images.bulk.download", json={"datasetId": dataset["id"], "imageIds": ids},
+        headers=client.headers(),
+    ) as r:
+        assert r.status == 200
+        assert r.headers["Content-Type"].startswith("multipart/")
+        reader = aiohttp.MultipartReader.from_response(r)
+        parts: dict[int, bytes] = {}
+        while (part := await reader.next()) is not None:
+            assert isinstance(part, aiohttp.BodyPartReader)
+            disposition = part.headers["Content-Disposition"]
+            match = re.search(r'(^|[\s;])name="(\d*)"', disposition)  # the SDK's regex
+            assert match is not None
+            parts[int(match.group(2))] = bytes(await part.read())
+    assert parts == {images[3]["id"]: BLOB[30:40], images[0]["id"]: BLOB[0:10]}
+
+
+async def test_bulk_remove_updates_items_count(
+    client: Client, server: Any, dataset: dict[str, Any]
+) -> None:
+    _, images = await _blob_images(client, server, dataset)
+    await client.ok("images.bulk.remove", {"imageIds": [images[0]["id"], images[2]["id"]]})
+    assert (await client.ok("datasets.info", {"id": dataset["id"]}))["itemsCount"] == 2
+    listed = await client.ok("images.list", {"datasetId": dataset["id"]})
+    assert [i["id"] for i in listed["entities"]] == [images[1]["id"], images[3]["id"]]
+    status, _ = await client.call("images.bulk.remove", {"imageIds": [images[0]["id"]]})
+    assert status == 404
+
+
+async def test_overwritten_team_file_keeps_old_images_bytes(
+    client: Client, server: Any, dataset: dict[str, Any], project: dict[str, Any]
+) -> None:
+    """§18: a blob image references the immutable object it was registered against."""
+    _, old = await _blob_images(client, server, dataset, 2)
+    new_blob = b"N" * 4096
+    f2 = await client.upload(server.team_id, "/blob-files/b.tar", new_blob)
+    new = await client.ok("images.bulk.add", {
+        "datasetId": dataset["id"], "images": blob_items(f2["id"], ["n0.png"], size=100)})
+    assert new[0]["relatedDataId"] != old[0]["relatedDataId"]
+    async with client.session.post(API + "images.download", json={"id": old[1]["id"]},
+                                   headers=client.headers()) as r:
+        assert await r.read() == BLOB[10:20]
+    async with client.session.post(API + "images.data.download", json={
+            "projectId": project["id"], "downloadId": old[0]["downloadId"]},
+            headers=client.headers()) as r:
+        assert await r.read() == BLOB
+    async with client.session.post(API + "images.data.download", json={
+            "projectId": project["id"], "downloadId": new[0]["downloadId"]},
+            headers=client.headers()) as r:
+        assert await r.read() == new_blob
