@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -82,16 +83,21 @@ class RawClient:
         data = json.dumps(body).encode()
         return self._request(method, data, {"Content-Type": "application/json"}).read()
 
-    def list_all(self, method: str, body: dict[str, Any], per_page: int = 10000) -> list[Any]:
-        """Every entity of a paginated list method."""
-        entities: list[Any] = []
+    def iter_pages(
+        self, method: str, body: dict[str, Any], per_page: int = 10000
+    ) -> Iterator[list[Any]]:
+        """The entities of a paginated list method, one page at a time."""
         page = 1
         while True:
             answer = self.post_json(method, {**body, "page": page, "per_page": per_page})
-            entities.extend(answer["entities"])
+            yield answer["entities"]
             if page >= int(answer.get("pagesCount") or 1):
-                return entities
+                return
             page += 1
+
+    def list_all(self, method: str, body: dict[str, Any], per_page: int = 10000) -> list[Any]:
+        """Every entity of a paginated list method."""
+        return [e for page in self.iter_pages(method, body, per_page) for e in page]
 
     def upload_file(self, team_id: int, src: Path, dst: str) -> dict[str, Any]:
         """``file-storage.upload``: the raw file as the body, with its Content-Length."""

@@ -36,13 +36,19 @@ def _listdir(path: str) -> list[str]:
     return sorted(os.listdir(path))
 
 
-async def _project(api: Api, job: Job) -> tuple[ProjectInfo, DatasetInfo, dict[str, Any]]:
-    meta = json.loads(await asyncio.to_thread(Path(job.data_root, "meta.json").read_text))
+async def _meta(job: Job) -> dict[str, Any]:
+    text = await asyncio.to_thread(Path(job.data_root, "meta.json").read_text, "utf-8")
+    meta: dict[str, Any] = json.loads(text)
+    return meta
+
+
+async def _project(api: Api, job: Job, *, set_meta: bool = True) -> tuple[ProjectInfo, DatasetInfo]:
     project = await api.project.create(job.workspace_id, job.name, change_name_if_conflict=True)
     assert project.id is not None
-    meta = await api.project.update_meta(project.id, meta)
+    if set_meta:
+        await api.project.update_meta(project.id, await _meta(job))
     dataset = await api.dataset.create(project.id, _DATASET)
-    return project, dataset, meta
+    return project, dataset
 
 
 def _ann_paths(job: Job, names: Sequence[str | None]) -> list[str]:
@@ -71,7 +77,7 @@ async def _pack(job: Job) -> tuple[Path, Path]:
 async def upload_standard(job: Job) -> int | None:
     """The per-image protocol: hash, ``images.bulk.upload``, ``images.bulk.add``, annotations."""
     async with Api(job.server, job.token) as api:
-        project, dataset, _ = await _project(api, job)
+        project, dataset = await _project(api, job)
         assert dataset.id is not None
         names = await asyncio.to_thread(_listdir, job.img_dir)
         paths = [os.path.join(job.img_dir, n) for n in names]
@@ -88,7 +94,7 @@ async def upload_blob(job: Job) -> int | None:
     async with Api(job.server, job.token) as api:
         blob = await api.file.upload(job.team_id, tar, f"{_TF_BLOB_DIR}/{tar.name}")
         await api.file.upload(job.team_id, pkl, f"{_TF_BLOB_DIR}/{pkl.name}")
-        project, dataset, _ = await _project(api, job)
+        project, dataset = await _project(api, job)
         infos = await api.image.upload_blob_images(dataset, blob)
         await api.annotation.upload_paths(
             _ids(infos), _ann_paths(job, [i.name for i in infos]), dataset_id=dataset.id
@@ -97,15 +103,15 @@ async def upload_blob(job: Job) -> int | None:
 
 
 async def upload_quick(job: Job) -> int | None:
-    """``quick_import``: upload, registration and annotations pipelined."""
-    from blobflow.project import quick_import  # type: ignore[attr-defined,unused-ignore]
+    """``quick_import``: upload, registration and annotations pipelined (it sets the meta)."""
+    from blobflow.project import quick_import_async
 
     tar, pkl = await _pack(job)
     async with Api(job.server, job.token) as api:
-        project, dataset, meta = await _project(api, job)
-        names = await asyncio.to_thread(_listdir, job.ann_dir)
-        anns = [os.path.join(job.ann_dir, n) for n in names]
-        await quick_import(api, dataset, tar, pkl, anns, project_meta=meta)
+        project, dataset = await _project(api, job, set_meta=False)
+        await quick_import_async(
+            api, dataset, tar, pkl, job.ann_dir, project_meta=await _meta(job), progress=False
+        )
         return project.id
 
 
@@ -173,11 +179,13 @@ async def download_blob(job: Job) -> int | None:
 
 async def download_fast(job: Job) -> int | None:
     """``download_fast(..., download_blob_files=True)``: everything concurrent."""
-    from blobflow.project import download_fast as fast  # type: ignore[attr-defined,unused-ignore]
+    from blobflow.project import download_fast_async
 
     assert job.project_id is not None and job.dest is not None
     async with Api(job.server, job.token) as api:
-        await fast(api, job.project_id, job.dest, download_blob_files=True)
+        await download_fast_async(
+            api, job.project_id, job.dest, download_blob_files=True, progress=False
+        )
     return None
 
 

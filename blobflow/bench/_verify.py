@@ -75,33 +75,36 @@ def verify_upload(client: RawClient, project_id: int, data: BenchData, sample: i
     if len(datasets) != 1:
         raise VerificationError(f"project {project_id}: {len(datasets)} datasets, expected 1")
     dataset_id = int(datasets[0]["id"])
-    images = client.list_all(
-        "images.list",
-        {"datasetId": dataset_id, "filter": [], "sort": "id", "sort_order": "asc"},
-    )
-    manifest = list(data.manifest())
-    by_name = {img["name"]: img for img in images}
-    if len(images) != len(manifest) or len(by_name) != len(images):
+    manifest = data.manifest_dict()
+    found: dict[str, int] = {}  # name -> image id (streamed: a million images stay small)
+    listed = 0
+    for page in client.iter_pages(
+        "images.list", {"datasetId": dataset_id, "filter": [], "sort": "id", "sort_order": "asc"}
+    ):
+        for img in page:
+            listed += 1
+            entry = manifest.get(img["name"])
+            if entry is None:
+                raise VerificationError(f"project {project_id}: unexpected image {img['name']}")
+            if img.get("size") is not None and int(img["size"]) != entry.size:
+                raise VerificationError(
+                    f"project {project_id}: {entry.name} has {img['size']} bytes, "
+                    f"expected {entry.size}"
+                )
+            found[entry.name] = int(img["id"])
+    if listed != len(manifest) or len(found) != len(manifest):
         raise VerificationError(
-            f"project {project_id}: {len(images)} images ({len(by_name)} names), "
+            f"project {project_id}: {listed} images ({len(found)} distinct names), "
             f"expected {len(manifest)}"
         )
-    for entry in manifest:
-        img = by_name.get(entry.name)
-        if img is None:
-            raise VerificationError(f"project {project_id}: image {entry.name} is missing")
-        if img.get("size") is not None and int(img["size"]) != entry.size:
-            raise VerificationError(
-                f"project {project_id}: {entry.name} has {img['size']} bytes, expected {entry.size}"
-            )
-    chosen = _sample(manifest, sample)
+    chosen = _sample(list(manifest.values()), sample)
     for entry in chosen:
-        body = client.post_bytes("images.download", {"id": by_name[entry.name]["id"]})
+        body = client.post_bytes("images.download", {"id": found[entry.name]})
         if hashlib.sha256(body).hexdigest() != entry.sha256:
             raise VerificationError(f"project {project_id}: bytes of {entry.name} differ")
     for start in range(0, len(chosen), _ANN_BATCH):
         batch = chosen[start : start + _ANN_BATCH]
-        ids = [int(by_name[e.name]["id"]) for e in batch]
+        ids = [found[e.name] for e in batch]
         answer = client.post_json(
             "annotations.bulk.info", {"datasetId": dataset_id, "imageIds": ids}
         )
