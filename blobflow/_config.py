@@ -42,6 +42,7 @@ class TransferConfig:
     * ``download_concurrency`` [8]: blob/file downloads in flight.
     * ``request_concurrency`` [16]: small JSON calls in flight (annotations, hashes, pages).
     * ``queue_depth`` [2]: batches buffered between two pipeline stages (backpressure).
+    * ``list_prefetch`` [4]: list pages requested ahead of the one being consumed.
     * ``chunk_size`` [1 MiB]: read/write unit of streamed bodies.
     * ``bulk_add_batch`` [10,000]: images per ``images.bulk.add`` in the offsets flows (as the SDK).
     * ``extract_batch`` [1,000]: small files written per executor call.
@@ -61,6 +62,7 @@ class TransferConfig:
     download_concurrency: int = 8
     request_concurrency: int = 16
     queue_depth: int = 2
+    list_prefetch: int = 4
     chunk_size: int = 1 * MiB
     bulk_add_batch: int = 10_000
     extract_batch: int = 1_000
@@ -77,6 +79,7 @@ class TransferConfig:
             "download_concurrency",
             "request_concurrency",
             "queue_depth",
+            "list_prefetch",
             "chunk_size",
             "bulk_add_batch",
             "extract_batch",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Iterable
 from pathlib import Path
 from types import TracebackType
@@ -161,8 +162,8 @@ class Api:
     async def list_pages(self, method: str, body: dict[str, Any]) -> AsyncIterator[list[Any]]:
         """Yield the entity pages of a paginated list call, in order (the SDK's protocol).
 
-        The first page tells ``pagesCount`` and ``perPage``; the next page is requested while
-        the caller works on the current one.
+        The first page tells ``pagesCount`` and ``perPage``; up to ``config.list_prefetch`` next
+        pages are requested while the caller works on the current one.
         """
         body = dict(body)
         if "sort" not in body:
@@ -175,22 +176,26 @@ class Api:
         if pages <= 1 and (total is None or len(entities) >= int(total)):
             return
         per_page = first.get("perPage") or len(entities)
+        ahead: deque[asyncio.Task[Any]] = deque()
+        nxt = 2
 
-        def fetch(page: int) -> asyncio.Task[Any]:
-            return asyncio.ensure_future(
-                self.post(method, {**body, "page": page, "per_page": per_page})
-            )
+        def refill() -> None:
+            nonlocal nxt
+            while nxt <= pages and len(ahead) < self.config.list_prefetch:
+                page_body = {**body, "page": nxt, "per_page": per_page}
+                ahead.append(asyncio.ensure_future(self.post(method, page_body)))
+                nxt += 1
 
-        nxt = fetch(2) if pages >= 2 else None
         try:
-            for page in range(2, pages + 1):
-                assert nxt is not None
-                data = await nxt
-                nxt = fetch(page + 1) if page < pages else None
+            refill()
+            while ahead:
+                data = await ahead.popleft()
+                refill()
                 yield list(data.get("entities") or [])
         finally:
-            if nxt is not None and not nxt.done():
-                nxt.cancel()
+            for task in ahead:
+                task.cancel()
+            await asyncio.gather(*ahead, return_exceptions=True)
 
     async def list_all(self, method: str, body: dict[str, Any]) -> list[Any]:
         out: list[Any] = []

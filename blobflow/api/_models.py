@@ -177,10 +177,24 @@ def _lookup(data: Mapping[str, Any], key: str) -> Any:
     return source.get(inner)
 
 
+_KEY_CACHE: dict[type[Any], tuple[tuple[str, ...], bool]] = {}
+
+
+def _keys_of(cls: type[Any]) -> tuple[tuple[str, ...], bool]:
+    """JSON keys of ``cls``'s fields, in order (computed once), and whether any is nested."""
+    cached = _KEY_CACHE.get(cls)
+    if cached is None:
+        special = _KEYS[cls]
+        keys = tuple(special.get(f) or _snake_to_camel(f) for f in cls._fields)
+        cached = _KEY_CACHE[cls] = (keys, any("." in k for k in keys))
+    return cached
+
+
 def _build(cls: type[T], data: Mapping[str, Any]) -> T:
-    keys = _KEYS[cls]
-    fields: tuple[str, ...] = cls._fields  # type: ignore[attr-defined]
-    return cls(*(_lookup(data, keys.get(f) or _snake_to_camel(f)) for f in fields))
+    keys, nested = _keys_of(cls)
+    if nested:
+        return cls._make(_lookup(data, k) for k in keys)  # type: ignore[attr-defined,no-any-return]
+    return cls._make(map(data.get, keys))  # type: ignore[attr-defined,no-any-return]
 
 
 def _image_name(name: str | None, ext: str | None) -> str | None:
@@ -202,7 +216,10 @@ def image_info(data: Mapping[str, Any]) -> ImageInfo:
     size = info.size
     if isinstance(size, str):
         size = int(size) if size.isdigit() else None
-    return info._replace(ext=ext, name=_image_name(info.name, ext), size=size)
+    name = _image_name(info.name, ext)
+    if ext is None and name == info.name and size is info.size:
+        return info
+    return info._replace(ext=ext, name=name, size=size)
 
 
 def project_info(data: Mapping[str, Any]) -> ProjectInfo:

@@ -21,8 +21,10 @@ class Progress:
     __slots__ = ("_cb", "done")
 
     def __init__(self, cb: ProgressCallback = None) -> None:
-        if cb is not None and hasattr(cb, "update") and callable(cb.update):
-            self._cb: Callable[[int], Any] | None = cb.update
+        if isinstance(cb, Progress):  # nested: count into the outer progress
+            self._cb: Callable[[int], Any] | None = cb.advance
+        elif cb is not None and hasattr(cb, "update") and callable(cb.update):
+            self._cb = cb.update
         elif cb is None or callable(cb):
             self._cb = cb
         else:

@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, BinaryIO, Protocol, TypeVar
 
 import aiofiles
 import aiohttp
@@ -351,13 +351,16 @@ class HttpTransport:
         payload = json.dumps(body, separators=(",", ":")).encode()
         state = _Stream(progress or Progress(), expected_size, expected_sha256)
         await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
+        f = await asyncio.to_thread(open, part, "wb")
         try:
-            async with aiofiles.open(part, "wb") as f:
+            try:
 
                 async def attempt(n: int) -> None:
                     await self._guarded(self._stream_once(url, payload, f, state, n, dest))
 
                 await self.retrying(url, attempt)
+            finally:
+                await asyncio.to_thread(f.close)
             await asyncio.to_thread(os.replace, part, dest)
         except BaseException:
             await asyncio.to_thread(_unlink_quiet, part)
@@ -368,7 +371,7 @@ class HttpTransport:
         self,
         url: str,
         payload: bytes,
-        f: Any,
+        f: BinaryIO,
         state: _Stream,
         attempt: int,
         dest: Path,
@@ -448,15 +451,21 @@ class _Stream:
         self.checksum: str | None = None
         self.hasher = hashlib.sha256()
 
-    async def write(self, f: Any, data: bytearray) -> None:
-        await f.write(data)
-        self.hasher.update(data)
+    def _write_sync(self, f: BinaryIO, data: bytearray) -> None:
+        f.write(data)
+        self.hasher.update(data)  # releases the GIL: hashing overlaps the event loop
+
+    async def write(self, f: BinaryIO, data: bytearray) -> None:
+        await asyncio.to_thread(self._write_sync, f, data)
         self.written += len(data)
         self.progress.advance(len(data))
 
-    async def restart(self, f: Any) -> None:
-        await f.seek(0)
-        await f.truncate()
+    def _restart_sync(self, f: BinaryIO) -> None:
+        f.seek(0)
+        f.truncate()
+
+    async def restart(self, f: BinaryIO) -> None:
+        await asyncio.to_thread(self._restart_sync, f)
         self.progress.rewind(self.written)
         self.written = 0
         self.hasher = hashlib.sha256()
@@ -464,7 +473,7 @@ class _Stream:
     def digest(self) -> str:
         return base64.standard_b64encode(self.hasher.digest()).decode("ascii")
 
-    async def verify(self, f: Any, dest: Path) -> None:
+    async def verify(self, f: BinaryIO, dest: Path) -> None:
         if self.total is not None and self.written < self.total:
             raise _Retry(ApiError(None, f"body ended after {self.written} of {self.total} bytes"))
         problem = None
@@ -478,7 +487,7 @@ class _Stream:
         if problem is not None:
             await self.restart(f)
             raise _Retry(IntegrityError(f"{dest}: downloaded data is corrupt: {problem}"))
-        await f.flush()
+        await asyncio.to_thread(f.flush)
 
 
 def _content_range(value: str | None) -> tuple[int | None, int | None]:
