@@ -20,7 +20,23 @@ import aiohttp
 
 from benchmarks.reliability.tenants import Team, call
 
-__all__ = ["HttpItem", "HttpResult", "http_corpus", "run_http_corpus", "templates"]
+__all__ = [
+    "HttpItem",
+    "HttpResult",
+    "http_corpus",
+    "run_http_corpus",
+    "templates",
+    "SPECIAL_METHODS",
+]
+
+#: Methods whose bodies are not JSON objects: probed by dedicated items (query strings,
+#: multipart, bare arrays) rather than by field mutation of a template.
+SPECIAL_METHODS = {
+    "file-storage.upload",
+    "file-storage.bulk.upload",
+    "images.bulk.upload",
+    "images.internal.hashes.list",
+}
 
 ID_KEYS = {
     "id",
