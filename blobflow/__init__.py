@@ -22,6 +22,15 @@ from blobflow.api import (
     TeamInfo,
     WorkspaceInfo,
 )
+from blobflow.blob import (
+    BlobImageInfo,
+    BlobPart,
+    BlobReader,
+    archive_directory,
+    archive_directory_parts,
+    get_file_offsets_batch_generator,
+    save_blob_offsets_pkl,
+)
 
 __version__ = "0.1.0"
 
@@ -32,6 +41,14 @@ __all__ = [
     "BlobFormatError",
     "IntegrityError",
     "UnsafePickleError",
+    # blob format (blobflow.blob)
+    "BlobImageInfo",
+    "BlobPart",
+    "BlobReader",
+    "archive_directory",
+    "archive_directory_parts",
+    "get_file_offsets_batch_generator",
+    "save_blob_offsets_pkl",
     # client (blobflow.api)
     "Api",
     "TransferConfig",

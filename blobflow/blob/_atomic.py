@@ -1,0 +1,38 @@
+"""Write a file under a temporary name and rename it into place only when complete."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+
+__all__ = ["atomic_path", "remove_quietly"]
+
+
+def remove_quietly(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+
+
+@contextlib.contextmanager
+def atomic_path(final_path: str | os.PathLike[str], *, fsync: bool = False) -> Iterator[str]:
+    """Yield a temporary path beside ``final_path``; rename it over ``final_path`` on success.
+
+    On any exception the temporary file is removed and ``final_path`` is left untouched, so a
+    reader never sees a half-written file under its final name.
+    """
+    final = os.fspath(final_path)
+    directory = os.path.dirname(os.path.abspath(final))
+    # Not mkstemp: its 0600 mode would survive the rename; 0666 lets the umask decide, as usual.
+    tmp = os.path.join(directory, f".{os.path.basename(final)}.{secrets.token_hex(6)}.tmp")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        yield tmp
+        if fsync:
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        remove_quietly(tmp)
+        raise

@@ -1,0 +1,362 @@
+"""``archive_directory``: pack a folder into a blob tar in one pass, recording offsets as we go.
+
+Speed comes from doing as little per file as possible: one ``scandir`` walk, ``os.open`` +
+one ``os.read`` per file (no ``open()`` object), a header built from pre-summed constant parts,
+and output written in multi-megabyte joined chunks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import stat
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+from blobflow._errors import BlobFormatError
+from blobflow.blob._atomic import atomic_path
+from blobflow.blob._offsets import offsets_pkl_path
+from blobflow.blob._pickle import BlobImageInfo, _batches, write_streams
+from blobflow.blob._tar import (
+    _BASE_SUM,
+    _LINK_MAGIC,
+    _MAX_OCTAL_SIZE,
+    _MODE_UID_GID,
+    _MTIME,
+    BLOCK,
+    build_header,
+    end_of_archive,
+)
+
+__all__ = ["BlobPart", "archive_directory", "archive_directory_parts"]
+
+_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_READ_CHUNK = 1 << 16  # one read() returns a whole small image
+_FLUSH_AT = 8 << 20  # write joined output every 8 MiB
+_ZEROS = bytes(BLOCK)
+_TAIL_SUM = _BASE_SUM + ord("0")  # constant header parts + typeflag '0'
+_TAIL = _MTIME  # mtime follows the size field
+
+
+class BlobPart(NamedTuple):
+    """One tar written by :func:`archive_directory_parts`."""
+
+    tar_path: str
+    infos: list[BlobImageInfo]
+    offsets_path: str | None
+
+
+# (path inside the archive as UTF-8 "/"-separated bytes, basename = image name, directory index)
+_File = tuple[bytes, str, int]
+
+
+def _collect(
+    src_dir: str, filter_func: Callable[[str], bool] | None, follow_symlinks: bool
+) -> tuple[list[_File], list[str]]:
+    """Every regular file under src_dir, sorted by archive path, and the directories they are
+    in (files are opened relative to a directory fd: shorter path walks, fewer syscalls)."""
+    files: list[_File] = []
+    dirs: list[str] = []
+    seen: dict[str, str] = {}
+    stack = [("", src_dir)]
+    while stack:
+        prefix, directory = stack.pop()
+        index = len(dirs)
+        dirs.append(directory)
+        with os.scandir(directory) as it:
+            for entry in it:
+                rel = prefix + entry.name
+                if not entry.is_file(follow_symlinks=follow_symlinks):
+                    if entry.is_dir(follow_symlinks=follow_symlinks):
+                        stack.append((rel + "/", entry.path))
+                        continue
+                    if entry.is_symlink() and not follow_symlinks:
+                        raise BlobFormatError(
+                            f"{entry.path}: is a symbolic link; blobs hold regular files only "
+                            "(pass follow_symlinks=True to pack what it points to)"
+                        )
+                    kind = _kind(entry.path)
+                    raise BlobFormatError(f"{entry.path}: is a {kind}, not a regular file")
+                if filter_func is not None and not filter_func(rel):
+                    continue
+                try:
+                    name = rel.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise BlobFormatError(f"{entry.path}: file name is not valid UTF-8") from None
+                files.append((name, entry.name, index))
+                other = seen.setdefault(entry.name, rel)
+                if other is not rel:
+                    a, b = sorted((other, rel))
+                    raise BlobFormatError(
+                        f"{src_dir}: {a!r} and {b!r} have the same image name {entry.name!r} "
+                        "(image names are file basenames and must be unique in a blob)"
+                    )
+    files.sort()  # by archive path (bytes): deterministic whatever the directory order
+    return files, dirs
+
+
+def _kind(path: str) -> str:
+    mode = os.lstat(path).st_mode
+    for test, kind in (
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    ):
+        if test(mode):
+            return kind
+    return "special file"
+
+
+def _read_all(name: str, flags: int, dir_fd: int) -> bytes:
+    fd = os.open(name, flags, dir_fd=dir_fd)
+    try:
+        data = os.read(fd, _READ_CHUNK)
+        if len(data) < _READ_CHUNK:
+            return data
+        chunks = [data]
+        while chunk := os.read(fd, 1 << 22):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+class _Writer:
+    """Writes tar bytes in large joined chunks from a background thread.
+
+    ``os.write`` releases the GIL, so copying into the page cache overlaps with reading the
+    next files and building headers on the calling thread (2 cores: about 1/3 faster).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0))
+        self.pieces: list[bytes] = []
+        self.pending = 0
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="blobflow-tar-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain, so the producer never blocks on a dead writer
+            try:
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(self.fd, view) :]
+            except BaseException as exc:  # reported by close()
+                self._error = exc
+
+    def flush(self) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(b"".join(self.pieces))
+        self.pieces.clear()
+        self.pending = 0
+
+    def close(self) -> None:
+        try:
+            if self.pieces:
+                self._queue.put(b"".join(self.pieces))
+                self.pieces.clear()
+            self._queue.put(None)
+            self._thread.join()
+        finally:
+            os.close(self.fd)
+        if self._error is not None:
+            raise self._error
+
+
+def _part_name(tar_path: str, index: int) -> str:
+    p = Path(tar_path)
+    return str(p.with_name(f"{p.stem}_{index:03d}{p.suffix or '.tar'}"))
+
+
+def _plan_and_write(
+    files: list[_File],
+    dirs: list[str],
+    targets: Iterator[tuple[str, str]],
+    *,
+    max_bytes: int | None,
+    max_members: int | None,
+    allow_empty: bool,
+    follow_symlinks: bool,
+) -> list[tuple[str, str, list[BlobImageInfo]]]:
+    """Write the files into one tar, or several when a limit is reached.
+
+    ``targets`` yields (final path, temporary path) for each part on demand. Returns
+    (final, temporary, infos) per part; the caller renames them when all are complete.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+    if not follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    parts: list[tuple[str, str, list[BlobImageInfo]]] = []
+    final, tmp = next(targets)
+    out = _Writer(tmp)
+    infos: list[BlobImageInfo] = []
+    parts.append((final, tmp, infos))
+    pieces = out.pieces
+    pos = 0
+    dir_fds: dict[int, int] = {}
+    try:
+        for name, title, index in files:
+            dir_fd = dir_fds.get(index)
+            if dir_fd is None:
+                dir_fd = dir_fds[index] = os.open(dirs[index], os.O_RDONLY | _O_DIRECTORY)
+            data = _read_all(title, flags, dir_fd)
+            size = len(data)
+            if not size and not allow_empty:
+                empty = os.path.join(dirs[index], title)
+                raise BlobFormatError(
+                    f"{empty}: empty file (0 bytes) is not an image "
+                    "(pass allow_empty=True to pack it anyway)"
+                )
+            if len(name) <= 100 and size <= _MAX_OCTAL_SIZE and name.isascii():
+                size_field = b"%011o\x00" % size
+                name_field = name + _ZEROS[: 100 - len(name)]
+                chk = _TAIL_SUM + sum(name_field) + sum(size_field)
+                header = b"%b%b%b%b%06o\x00 0%b" % (
+                    name_field,
+                    _MODE_UID_GID,
+                    size_field,
+                    _TAIL,
+                    chk,
+                    _LINK_MAGIC,
+                )
+            else:
+                header = build_header(name, size)
+            pad = -size % BLOCK
+            if infos and (
+                (max_members is not None and len(infos) >= max_members)
+                or (
+                    max_bytes is not None
+                    and (end := pos + len(header) + size + pad) + len(end_of_archive(end))
+                    > max_bytes
+                )
+            ):
+                pieces.append(end_of_archive(pos))
+                out.close()
+                final, tmp = next(targets)
+                out = _Writer(tmp)
+                pieces = out.pieces
+                infos = []
+                parts.append((final, tmp, infos))
+                pos = 0
+            start = pos + len(header)
+            infos.append(BlobImageInfo(title, start, start + size))
+            pieces.append(header)
+            pieces.append(data)
+            if pad:
+                pieces.append(_ZEROS[:pad])
+            pos = start + size + pad
+            out.pending += size + 1024
+            if out.pending >= _FLUSH_AT:
+                out.flush()
+        pieces.append(end_of_archive(pos))
+    finally:
+        for fd in dir_fds.values():
+            os.close(fd)
+        out.close()
+    return parts
+
+
+def archive_directory_parts(
+    src_dir: str | os.PathLike[str],
+    tar_path: str | os.PathLike[str],
+    *,
+    filter_func: Callable[[str], bool] | None = None,
+    offsets_dir: str | os.PathLike[str] | None = None,
+    max_bytes: int | None = None,
+    max_members: int | None = None,
+    follow_symlinks: bool = False,
+    allow_empty: bool = False,
+) -> list[BlobPart]:
+    """Pack ``src_dir`` into one or more blob tars; see :func:`archive_directory`.
+
+    Without limits this writes exactly ``tar_path``. With ``max_bytes`` (a tar's whole size,
+    headers and end-of-archive padding included) and/or ``max_members``, files are packed in
+    order into ``<stem>_001.tar``, ``<stem>_002.tar``, ... beside ``tar_path`` (``tar_path``
+    itself is not written); each part is a complete tar with its own offsets, whose names are
+    ``<stem>_001_offsets.pkl``, ... in ``offsets_dir`` when given. A single file bigger than
+    ``max_bytes`` gets a part of its own. All parts are renamed into place only once every part
+    is complete. Returns one :class:`BlobPart` per tar, in order.
+    """
+    src = os.fspath(src_dir)
+    final_tar = os.fspath(tar_path)
+    if max_bytes is not None and max_bytes < 3 * BLOCK:
+        raise ValueError("max_bytes must allow at least one header, data block and trailer")
+    if max_members is not None and max_members < 1:
+        raise ValueError("max_members must be >= 1")
+    if not os.path.isdir(src):
+        raise BlobFormatError(f"{src}: not a directory")
+    files, dirs = _collect(src, filter_func, follow_symlinks)
+    split = max_bytes is not None or max_members is not None
+    with contextlib.ExitStack() as stack:
+
+        def targets() -> Iterator[tuple[str, str]]:
+            index = 1
+            while True:
+                final = _part_name(final_tar, index) if split else final_tar
+                yield final, stack.enter_context(atomic_path(final))
+                index += 1
+
+        written = _plan_and_write(
+            files,
+            dirs,
+            targets(),
+            max_bytes=max_bytes,
+            max_members=max_members,
+            allow_empty=allow_empty,
+            follow_symlinks=follow_symlinks,
+        )
+        result: list[BlobPart] = []
+        for final, _tmp, infos in written:
+            pkl = None
+            if offsets_dir is not None:
+                os.makedirs(os.fspath(offsets_dir), exist_ok=True)
+                pkl = offsets_pkl_path(final, offsets_dir)
+                # written before the tars are renamed; a failure leaves neither behind
+                pkl_tmp = stack.enter_context(atomic_path(pkl))
+                with open(pkl_tmp, "wb") as fh:
+                    write_streams(_batches(infos), fh)
+            result.append(BlobPart(final, infos, pkl))
+        # leaving the stack renames every temporary file into place (or removes them all)
+    return result
+
+
+def archive_directory(
+    src_dir: str | os.PathLike[str],
+    tar_path: str | os.PathLike[str],
+    *,
+    filter_func: Callable[[str], bool] | None = None,
+    offsets_dir: str | os.PathLike[str] | None = None,
+    follow_symlinks: bool = False,
+    allow_empty: bool = False,
+) -> list[BlobImageInfo]:
+    """Pack every regular file under ``src_dir`` into the uncompressed tar ``tar_path``.
+
+    One pass: headers are built by hand (USTAR, plus a PAX record for names over 100 bytes or
+    non-ASCII) and each member's data range is recorded while writing. The output is
+    deterministic: members sorted by path, mtime 0, uid/gid 0, mode 0644, no directory members.
+    A member's path is its path relative to ``src_dir``; its image name (the returned
+    ``BlobImageInfo.name``) is the basename, so two files with the same basename are an error
+    naming both. ``filter_func(relative_path) -> bool`` selects files. Symlinks, devices and
+    empty files are errors unless ``follow_symlinks`` / ``allow_empty``. With ``offsets_dir``
+    the SDK-compatible ``<stem>_offsets.pkl`` is written there too. The tar appears under its
+    final name only when complete. To split into several tars, use
+    :func:`archive_directory_parts`.
+    """
+    (part,) = archive_directory_parts(
+        src_dir,
+        tar_path,
+        filter_func=filter_func,
+        offsets_dir=offsets_dir,
+        follow_symlinks=follow_symlinks,
+        allow_empty=allow_empty,
+    )
+    return part.infos

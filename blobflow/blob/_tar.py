@@ -1,0 +1,342 @@
+"""Raw tar headers: build USTAR(+PAX) headers for the packer, walk 512-byte headers for the scanner.
+
+Both sides stay byte-level on purpose: ``tarfile`` builds a ``TarInfo`` per member and reads
+members one by one, which is what makes the SDK slow on 30,000 small images.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import numpy as np
+
+from blobflow._errors import BlobFormatError
+
+__all__ = [
+    "BLOCK",
+    "RECORD",
+    "TarMember",
+    "build_header",
+    "end_of_archive",
+    "is_regular",
+    "iter_member_groups",
+    "iter_tar_members",
+    "padding",
+]
+
+BLOCK = 512
+RECORD = 20 * BLOCK  # GNU tar and tarfile pad the archive to whole 10 KiB records
+ZERO_BLOCK = bytes(BLOCK)
+_MAX_OCTAL_SIZE = 8**11 - 1  # 11 octal digits; bigger sizes go into a PAX "size" record
+
+# Fixed parts of every header we write: mode 0644, uid/gid 0, mtime 0, empty uname/gname.
+_MODE_UID_GID = b"0000644\x000000000\x000000000\x00"
+_MTIME = b"00000000000\x00"
+_BLANK_CHKSUM = b" " * 8
+_LINK_MAGIC = bytes(100) + b"ustar\x0000" + bytes(64) + b"0000000\x000000000\x00" + bytes(167)
+_BASE_SUM = sum(_MODE_UID_GID) + sum(_MTIME) + sum(_BLANK_CHKSUM) + sum(_LINK_MAGIC)
+_PAX_NAME = b"././@PaxHeader"
+
+# typeflags
+_REGULAR = frozenset(b"0\x007")  # '0', NUL (old), '7' contiguous: plain data
+_NO_DATA = frozenset(b"123456")  # links, devices, dirs, fifos: tarfile skips no data for them
+_GNU_LONGNAME, _GNU_LONGLINK, _GNU_SPARSE = ord("L"), ord("K"), ord("S")
+_PAX_LOCAL, _PAX_GLOBAL, _PAX_SOLARIS = ord("x"), ord("g"), ord("X")
+
+_COMPRESSED = (
+    (b"\x1f\x8b", "gzip"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x04\x22\x4d\x18", "lz4"),
+    (b"PK\x03\x04", "zip"),
+    (b"7z\xbc\xaf\x27\x1c", "7z"),
+)
+_CHECK_GROUP = 4096  # headers whose checksums are verified together (vectorised)
+
+
+def padding(size: int) -> int:
+    """Bytes of NUL padding after ``size`` bytes of member data."""
+    return -size % BLOCK
+
+
+def end_of_archive(pos: int) -> bytes:
+    """Two zero blocks, then zeros up to a whole record, for an archive whose data ends at pos."""
+    trailer = 2 * BLOCK
+    return bytes(trailer + (-(pos + trailer) % RECORD))
+
+
+def _pax_record(key: bytes, value: bytes) -> bytes:
+    # "%d key=value\n" where %d counts the whole record, itself included.
+    body = len(key) + len(value) + 3
+    n = body + len(str(body))
+    if len(str(n)) != len(str(body)):
+        n = body + len(str(n))
+    return b"%d %s=%s\n" % (n, key, value)
+
+
+def _ustar(name: bytes, size_field: bytes, typeflag: bytes = b"0") -> bytes:
+    name_field = name[:100].ljust(100, b"\x00")
+    chk = _BASE_SUM + sum(name_field) + sum(size_field) + typeflag[0]
+    return b"".join(
+        (
+            name_field,
+            _MODE_UID_GID,
+            size_field,
+            _MTIME,
+            b"%06o\x00 " % chk,
+            typeflag,
+            _LINK_MAGIC,
+        )
+    )
+
+
+def build_header(name: bytes, size: int) -> bytes:
+    """Header block(s) for a regular file: plain USTAR, or PAX 'x' + USTAR for long/non-ASCII
+    names and sizes of 8 GiB or more. ``name`` is the UTF-8 path inside the archive."""
+    records = b""
+    if len(name) > 100 or not name.isascii():
+        records += _pax_record(b"path", name)
+    if size > _MAX_OCTAL_SIZE:
+        records += _pax_record(b"size", b"%d" % size)
+        size_field = b"00000000000\x00"
+    else:
+        size_field = b"%011o\x00" % size
+    main = _ustar(name, size_field)
+    if not records:
+        return main
+    pax = _ustar(_PAX_NAME, b"%011o\x00" % len(records), b"x")
+    return pax + records + bytes(padding(len(records))) + main
+
+
+class TarMember(NamedTuple):
+    """One member as the scanner sees it (after GNU/PAX extension headers are applied)."""
+
+    name: str
+    typeflag: int  # the raw typeflag byte, e.g. ord("0")
+    offset: int  # where its first header (extension headers included) starts
+    offset_data: int  # where its data starts
+    size: int
+
+
+def _bad(path: str, pos: int, why: str) -> BlobFormatError:
+    return BlobFormatError(f"{path}: {why} (at byte {pos})")
+
+
+def _octal(field: bytes, path: str, pos: int, what: str) -> int:
+    if field and field[0] & 0x80:  # GNU base-256: 0x80 positive, 0xff negative
+        if field[0] != 0x80:
+            raise _bad(path, pos, f"negative {what} in tar header")
+        return int.from_bytes(field[1:], "big")
+    text = field.split(b"\x00", 1)[0].strip()
+    try:
+        return int(text, 8) if text else 0
+    except ValueError:
+        raise _bad(path, pos, f"invalid {what} field {field!r} in tar header") from None
+
+
+def _parse_pax(buf: bytes, path: str, pos: int) -> dict[str, str]:
+    out: dict[str, str] = {}
+    i = 0
+    while i < len(buf) and buf[i] != 0:
+        sp = buf.find(b" ", i)
+        try:
+            length = int(buf[i:sp]) if sp > i else 0
+        except ValueError:
+            length = 0
+        record = buf[i : i + length]
+        if length <= 0 or len(record) != length or not record.endswith(b"\n"):
+            raise _bad(path, pos, "malformed PAX record")
+        key, eq, value = record[sp - i + 1 : -1].partition(b"=")
+        if not eq:
+            raise _bad(path, pos, "malformed PAX record")
+        out[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+        i += length
+    return out
+
+
+def _sniff_not_tar(head: bytes, path: str) -> BlobFormatError:
+    for magic, kind in _COMPRESSED:
+        if head.startswith(magic):
+            return BlobFormatError(
+                f"{path}: {kind}-compressed, not a plain tar (decompress it first; blobs are "
+                "uncompressed .tar files)"
+            )
+    return BlobFormatError(f"{path}: not a tar archive (no valid tar header at byte 0)")
+
+
+_POW8 = 8 ** np.arange(7, dtype=np.int64)[::-1]
+
+
+def _stored_checksums(field: np.ndarray) -> np.ndarray:
+    """Parse the 8-byte checksum fields of many headers; -1 where a row cannot be parsed."""
+    digit = (field >= 48) & (field <= 55)
+    value = np.full(len(field), -1, dtype=np.int64)
+    for n in (6, 7):  # "%06o\0 " (tarfile, GNU tar, us) and "%07o\0"
+        ok = digit[:, :n].all(axis=1) & ((field[:, n] == 0) | (field[:, n] == 32))
+        ok &= value < 0
+        value[ok] = (field[ok, :n].astype(np.int64) - 48) @ _POW8[-n:]
+    return value
+
+
+def _verify_checksums(blocks: np.ndarray, mm: mmap.mmap, positions: list[int], path: str) -> None:
+    """Check the header checksums of a group at once (numpy: ~0.4 us a header, not 3 us)."""
+    pos_arr = np.asarray(positions, dtype=np.int64)
+    hdrs = blocks[pos_arr // BLOCK]
+    field = hdrs[:, 148:156]
+    want = _stored_checksums(field)
+    for i in np.flatnonzero(want < 0):  # unusual spelling: parse like tarfile does
+        p = positions[int(i)]
+        want[i] = _octal(mm[p + 148 : p + 156], path, p, "checksum")
+    unsigned = hdrs.sum(axis=1, dtype=np.int64) - field.sum(axis=1, dtype=np.int64) + 256
+    bad = np.flatnonzero(want != unsigned)
+    if bad.size:  # tarfile also accepts the signed-char sum some old tars used
+        as_signed = hdrs[bad].view(np.int8)
+        signed = (
+            as_signed.sum(axis=1, dtype=np.int64)
+            - as_signed[:, 148:156].sum(axis=1, dtype=np.int64)
+            + 256
+        )
+        bad = bad[want[bad] != signed]
+    if bad.size:
+        pos = positions[int(bad[0])]
+        if pos == 0:
+            raise _sniff_not_tar(bytes(hdrs[0, :8]), path)
+        raise _bad(path, pos, "corrupt tar header (checksum mismatch)")
+
+
+# (name, typeflag, offset, offset_data, size): plain tuples on the hot path
+_Member = tuple[str, int, int, int, int]
+
+
+def iter_tar_members(path: str | os.PathLike[str]) -> Iterator[TarMember]:
+    """Walk the raw headers of an uncompressed tar (ustar, GNU 'L'/'K', PAX 'x'/'g', base-256).
+
+    Yields every member (regular or not) in archive order. Raises BlobFormatError naming the
+    file for a compressed or non-tar file, a corrupt header, or a truncated archive. Checksums
+    are verified in groups before the group's members are yielded.
+    """
+    for group in iter_member_groups(path):
+        for m in group:
+            yield TarMember(*m)
+
+
+def iter_member_groups(path: str | os.PathLike[str]) -> Iterator[list[_Member]]:
+    """Like :func:`iter_tar_members`, as lists of plain tuples (fast: one yield per group)."""
+    spath = os.fspath(path)
+    with open(spath, "rb") as f:
+        total = os.fstat(f.fileno()).st_size
+        if total == 0:
+            raise BlobFormatError(f"{spath}: empty file, not a tar archive")
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    try:
+        if total < BLOCK:
+            raise _sniff_not_tar(mm[:8], spath)
+        # A view of every whole block, for vectorised checksums; dropped before the mmap closes.
+        blocks = np.frombuffer(mm, dtype=np.uint8, count=total - total % BLOCK).reshape(-1, BLOCK)
+        try:
+            yield from _walk(mm, blocks, total, spath)
+        finally:
+            del blocks
+    finally:
+        mm.close()
+
+
+def _walk(mm: mmap.mmap, blocks: np.ndarray, total: int, path: str) -> Iterator[list[_Member]]:
+    pos = 0
+    long_name: bytes | None = None
+    pax: dict[str, str] | None = None
+    pax_global: dict[str, str] = {}
+    first = -1  # offset of the current member's first (extension) header
+    positions: list[int] = []
+    group: list[_Member] = []
+    no_data = _NO_DATA
+    ext_types = (_GNU_LONGNAME, _GNU_LONGLINK, _PAX_LOCAL, _PAX_GLOBAL, _PAX_SOLARIS)
+    _verify_checksums(blocks, mm, [0], path)  # "not a tar" / "compressed" comes first
+    while True:
+        if pos + BLOCK > total:
+            what = "member header cut off" if pos < total else "no end-of-archive marker"
+            raise _bad(path, pos, f"truncated tar: {what}")
+        hdr = mm[pos : pos + BLOCK]
+        if hdr[0] == 0 and hdr == ZERO_BLOCK:
+            if first >= 0:
+                raise _bad(path, pos, "truncated tar: extension header without its member")
+            break
+        if first < 0:
+            first = pos
+        positions.append(pos)
+        try:  # the usual "%011o\0" size field
+            if hdr[135] not in (0, 32):
+                raise ValueError
+            size = int(hdr[124:135], 8)
+        except ValueError:
+            size = _octal(hdr[124:136], path, pos, "size")
+        if size < 0:
+            raise _bad(path, pos, "negative size in tar header")
+        tf = hdr[156]
+        data = pos + BLOCK
+        if tf in ext_types:
+            if data + size > total:
+                raise _bad(path, pos, "truncated tar: extension header data cut off")
+            payload = mm[data : data + size]
+            if tf == _GNU_LONGNAME:
+                long_name = payload.split(b"\x00", 1)[0]
+            elif tf == _PAX_GLOBAL:
+                pax_global.update(_parse_pax(payload, path, pos))
+                first = -1
+            elif tf != _GNU_LONGLINK:
+                pax = {**pax_global, **_parse_pax(payload, path, pos)}
+            pos = data + size + padding(size)
+            continue
+        if tf == _GNU_SPARSE:
+            raise _bad(path, pos, "GNU sparse members are not supported in a blob")
+        end = hdr.find(0, 0, 100)
+        name_b = hdr[: end if end >= 0 else 100]
+        if hdr[345]:  # USTAR prefix, joined as tarfile does
+            name_b = hdr[345:500].split(b"\x00", 1)[0] + b"/" + name_b
+        if long_name is not None:
+            name_b, long_name = long_name, None
+        name = name_b.decode("utf-8", "surrogateescape")
+        if pax is None and pax_global:
+            pax = pax_global
+        if pax is not None:
+            name, size = _apply_pax(pax, name, size, path, pos)
+            pax = None
+        if tf == 0 and name.endswith("/"):
+            tf = 53  # old-style directory: '5'
+        group.append((name, tf, first, data, size))
+        first = -1
+        if tf in no_data:
+            pos = data
+        else:
+            if data + size > total:
+                raise _bad(path, pos, f"truncated tar: data of {name!r} cut off")
+            pos = data + size + (-size % BLOCK)
+        if len(positions) >= _CHECK_GROUP:
+            _verify_checksums(blocks, mm, positions, path)
+            positions = []
+            yield group
+            group = []
+    if positions:
+        _verify_checksums(blocks, mm, positions, path)
+    if group:
+        yield group
+
+
+def _apply_pax(pax: dict[str, str], name: str, size: int, path: str, pos: int) -> tuple[str, int]:
+    if any(k.startswith("GNU.sparse.") for k in pax):
+        raise _bad(path, pos, "GNU sparse members are not supported in a blob")
+    name = pax.get("path", name)
+    if "size" in pax:
+        try:
+            size = int(pax["size"])
+        except ValueError:
+            raise _bad(path, pos, "invalid PAX size record") from None
+    return name, size
+
+
+def is_regular(typeflag: int) -> bool:
+    return typeflag in _REGULAR
