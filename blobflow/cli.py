@@ -41,6 +41,130 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 # --- blob format commands (pack, offsets, ls) --------------------------------------------
+
+
+def _glob_filter(pattern: str | None) -> Callable[[str], bool] | None:
+    """A --filter GLOB matches the path inside the tar or its basename (case-sensitive)."""
+    if pattern is None:
+        return None
+    import fnmatch
+    import posixpath
+
+    def keep(path: str) -> bool:
+        return fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(
+            posixpath.basename(path), pattern
+        )
+
+    return keep
+
+
+def _run_pack(args: argparse.Namespace) -> int:
+    import time
+
+    from blobflow.blob import archive_directory_parts
+
+    offsets_dir = args.offsets_dir or os.path.dirname(os.path.abspath(args.out))
+    started = time.perf_counter()
+    parts = archive_directory_parts(
+        args.src_dir,
+        args.out,
+        filter_func=_glob_filter(args.filter),
+        offsets_dir=offsets_dir,
+        max_bytes=args.max_bytes,
+        max_members=args.max_members,
+        follow_symlinks=args.follow_symlinks,
+        allow_empty=args.allow_empty,
+    )
+    seconds = time.perf_counter() - started
+    images = sum(len(p.infos) for p in parts)
+    summary = {
+        "images": images,
+        "seconds": round(seconds, 3),
+        "parts": [
+            {"tar": p.tar_path, "offsets": p.offsets_path, "images": len(p.infos)} for p in parts
+        ],
+    }
+    lines = [f"{p.tar_path}: {len(p.infos)} images, offsets {p.offsets_path}" for p in parts]
+    _emit(args, summary, "\n".join(lines) + f"\npacked {images} images in {seconds:.2f} s")
+    return EXIT_OK
+
+
+def _run_offsets(args: argparse.Namespace) -> int:
+    from blobflow.blob import save_blob_offsets_pkl
+    from blobflow.blob._offsets import offsets_pkl_path
+
+    out_dir = args.out_dir or os.path.dirname(os.path.abspath(args.blob))
+    existed = os.path.exists(offsets_pkl_path(args.blob, out_dir))
+    path = save_blob_offsets_pkl(
+        args.blob, out_dir, filter_func=_glob_filter(args.filter), replace=args.replace
+    )
+    kept = existed and not args.replace
+    note = " (kept the existing file; --replace rewrites it)" if kept else ""
+    _emit(args, {"offsets": path, "kept_existing": kept}, f"{path}{note}")
+    return EXIT_OK
+
+
+def _run_ls(args: argparse.Namespace) -> int:
+    from blobflow.blob._offsets import scan_blob
+
+    infos = scan_blob(args.blob, skip_special=args.skip_special)
+    if args.json:
+        entries = [
+            {"name": i.name, "offsetStart": i.offset_start, "offsetEnd": i.offset_end}
+            for i in infos
+        ]
+        print(json.dumps({"blob": args.blob, "images": entries}))
+        return EXIT_OK
+    out = sys.stdout
+    for i in infos:
+        out.write(f"{i.offset_start}\t{i.offset_end}\t{i.offset_end - i.offset_start}\t{i.name}\n")
+    return EXIT_OK
+
+
+def _add_blob_commands(sub: Any) -> None:
+    pack = sub.add_parser(
+        "pack",
+        help="pack a folder of images into a blob tar and its _offsets.pkl",
+        description="Pack every regular file under SRC_DIR (sorted, deterministic) into the "
+        "uncompressed tar OUT and write <stem>_offsets.pkl (SDK format). Image names are "
+        "basenames and must be unique. With --max-bytes/--max-members the output is split "
+        "into <stem>_001.tar, <stem>_002.tar, ... each with its own offsets file.",
+    )
+    pack.add_argument("src_dir", metavar="SRC_DIR")
+    pack.add_argument("out", metavar="OUT.tar")
+    pack.add_argument("--offsets-dir", metavar="DIR", help="where to write the .pkl "
+                      "(default: beside OUT.tar)")
+    pack.add_argument("--filter", metavar="GLOB", help="only files whose path or name matches")
+    pack.add_argument("--max-bytes", type=int, metavar="N", help="split: max bytes per tar")
+    pack.add_argument("--max-members", type=int, metavar="N", help="split: max images per tar")
+    pack.add_argument("--follow-symlinks", action="store_true", help="pack symlink targets")
+    pack.add_argument("--allow-empty", action="store_true", help="pack 0-byte files too")
+    pack.set_defaults(handler=_run_pack)
+
+    offsets = sub.add_parser(
+        "offsets",
+        help="write the _offsets.pkl of an existing blob tar",
+        description="Scan BLOB.tar's headers and write <stem>_offsets.pkl (SDK format). An "
+        "existing file is kept unless --replace.",
+    )
+    offsets.add_argument("blob", metavar="BLOB.tar")
+    offsets.add_argument("--out-dir", metavar="DIR", help="default: beside BLOB.tar")
+    offsets.add_argument("--replace", action="store_true", help="rewrite an existing .pkl")
+    offsets.add_argument("--filter", metavar="GLOB", help="only members whose path or name matches")
+    offsets.set_defaults(handler=_run_offsets)
+
+    ls = sub.add_parser(
+        "ls",
+        help="list the images of a blob tar with their byte ranges",
+        description="Print one line per image: offset_start, offset_end (exclusive), size, "
+        "name (tab-separated), in tar order.",
+    )
+    ls.add_argument("blob", metavar="BLOB.tar")
+    ls.add_argument("--skip-special", action="store_true",
+                    help="skip links/devices instead of failing")
+    ls.set_defaults(handler=_run_ls)
+
+
 # --- end blob format commands ------------------------------------------------------------
 
 # --- server command (serve) --------------------------------------------------------------
@@ -188,7 +312,7 @@ def _add_bench(sub: Any) -> None:
 # --- end benchmark command ---------------------------------------------------------------
 
 # Each entry adds one sub-command's parser and returns its handler.
-_COMMANDS: list[Callable[[Any], None]] = [_add_bench, _add_serve]
+_COMMANDS: list[Callable[[Any], None]] = [_add_bench, _add_serve, _add_blob_commands]
 
 
 def build_parser() -> argparse.ArgumentParser:
