@@ -1,0 +1,149 @@
+"""Batched small-file I/O, the ordered pipeline helper, progress and the loop helper."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from blobflow import BlobflowError
+from blobflow.api import ImageInfo, Progress
+from blobflow.engine import extract_ranges, install_uvloop, read_files, run, write_files
+from blobflow.engine._upload import _ordered
+
+
+async def test_write_and_read_files_batched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = 0
+    real = asyncio.to_thread
+
+    async def counting(fn: Callable[..., Any], *a: Any, **kw: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return await real(fn, *a, **kw)
+
+    monkeypatch.setattr(asyncio, "to_thread", counting)
+    items = [(tmp_path / "d" / f"{i}.png", bytes([i % 256]) * 4000) for i in range(2500)]
+    assert await write_files(items, batch_size=1000) == 2500
+    assert calls == 3  # one executor call per 1,000 files, never one per file
+    calls = 0
+    datas = await read_files([p for p, _ in items], batch_size=1000)
+    assert datas == [d for _, d in items] and calls == 3
+    assert not list((tmp_path / "d").glob("*.tmp"))
+
+
+async def test_extract_ranges(tmp_path: Path) -> None:
+    blob = tmp_path / "b.tar"
+    blob.write_bytes(b"0123456789abcdef")
+    n = await extract_ranges(blob, tmp_path / "img", [("a", 0, 4), ("b", 10, 16), ("e", 5, 5)])
+    assert n == 3
+    assert (tmp_path / "img" / "a").read_bytes() == b"0123"
+    assert (tmp_path / "img" / "b").read_bytes() == b"abcdef"
+    assert (tmp_path / "img" / "e").read_bytes() == b""
+
+
+@pytest.mark.parametrize("name", ["../evil", "/abs", "a/b", "", "..", "x\\y"])
+async def test_extract_refuses_escaping_names(tmp_path: Path, name: str) -> None:
+    blob = tmp_path / "b.tar"
+    blob.write_bytes(b"0123456789")
+    with pytest.raises(BlobflowError, match="unsafe image name"):
+        await extract_ranges(blob, tmp_path / "img", [("ok", 0, 1), (name, 0, 4)])
+    assert not (tmp_path / "evil").exists() and not (tmp_path / "img" / "ok").exists()
+
+
+async def test_extract_refuses_range_outside_blob(tmp_path: Path) -> None:
+    blob = tmp_path / "b.tar"
+    blob.write_bytes(b"0123456789")
+    with pytest.raises(BlobflowError, match="outside the blob"):
+        await extract_ranges(blob, tmp_path / "img", [("a", 8, 20)])
+    assert not (tmp_path / "img" / "a").exists()
+
+
+def _info(i: int) -> list[ImageInfo]:
+    return [ImageInfo(id=i)]
+
+
+async def _jobs(
+    n: int, delays: list[float], started: list[int]
+) -> AsyncIterator[Callable[[], Awaitable[list[ImageInfo]]]]:
+    for i in range(n):
+
+        async def job(i: int = i) -> list[ImageInfo]:
+            started.append(i)
+            await asyncio.sleep(delays[i])
+            return _info(i)
+
+        yield job
+
+
+async def test_ordered_yields_in_order_and_bounds_lookahead() -> None:
+    started: list[int] = []
+    delays = [0.03, 0.0, 0.01, 0.0, 0.02, 0.0]
+    out = []
+    async for batch in _ordered(_jobs(6, delays, started), window=2):
+        out.append(batch[0].id)
+        assert len(started) <= len(out) + 2  # never more than `window` ahead of the consumer
+    assert out == list(range(6))
+
+
+async def test_ordered_propagates_errors_and_cancels_the_rest() -> None:
+    finished = []
+
+    async def jobs() -> AsyncIterator[Callable[[], Awaitable[list[ImageInfo]]]]:
+        async def boom() -> list[ImageInfo]:
+            raise RuntimeError("batch failed")
+
+        async def slow() -> list[ImageInfo]:
+            await asyncio.sleep(0.2)
+            finished.append(1)
+            return []
+
+        yield boom
+        yield slow
+
+    with pytest.raises(RuntimeError, match="batch failed"):
+        async for _ in _ordered(jobs(), window=4):
+            pass
+    await asyncio.sleep(0.3)
+    assert finished == []  # the later job was cancelled, not left running
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+
+
+def test_progress_accepts_tqdm_like_callable_and_nested() -> None:
+    seen: list[int] = []
+
+    class Bar:
+        n = 0
+
+        def update(self, k: int) -> None:
+            self.n += k
+
+    bar = Bar()
+    p = Progress(bar)
+    p.advance(5)
+    p.rewind(2)
+    assert bar.n == 3 and p.done == 3
+    outer = Progress(seen.append)
+    Progress(outer).advance(4)
+    assert seen == [4] and outer.done == 4
+    assert not Progress(None)
+    with pytest.raises(TypeError):
+        Progress(42)
+
+
+def test_run_uses_uvloop_when_available() -> None:
+    async def loop_name() -> str:
+        return type(asyncio.get_running_loop()).__module__
+
+    assert run(loop_name()).startswith("uvloop")
+    assert not run(loop_name(), use_uvloop=False).startswith("uvloop")
+    policy = asyncio.get_event_loop_policy()
+    try:
+        assert install_uvloop() is True
+        assert type(asyncio.get_event_loop_policy()).__module__.startswith("uvloop")
+    finally:
+        asyncio.set_event_loop_policy(policy)
