@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Iterable
@@ -154,10 +155,23 @@ class Api:
         sem = self.semaphore(kind)
 
         async def one(c: Awaitable[T]) -> T:
-            async with sem:
-                return await c
+            try:
+                async with sem:
+                    return await c
+            finally:
+                if inspect.iscoroutine(c):
+                    c.close()  # cancelled before it started: no "never awaited" warning
 
-        return list(await asyncio.gather(*(one(c) for c in coros)))
+        # On the first failure cancel the siblings: a failed job must not leave requests
+        # running behind it (they would outlive the Api and re-open its session).
+        tasks = [asyncio.ensure_future(one(c)) for c in coros]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
     async def list_pages(self, method: str, body: dict[str, Any]) -> AsyncIterator[list[Any]]:
         """Yield the entity pages of a paginated list call, in order (the SDK's protocol).
