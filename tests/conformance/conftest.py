@@ -57,7 +57,9 @@ def sdk_server(sdk_python: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 @pytest.fixture(scope="session")
 def run_sdk(sdk_python: str, sdk_server: Any, tmp_path_factory: pytest.TempPathFactory) -> RunSdk:
-    """``run_sdk("script", **args)`` runs ``sdk_scripts/script.py`` and returns its JSON result."""
+    """``run_sdk("script", **args)`` runs ``sdk_scripts/script.py`` and returns its JSON result.
+
+    The SDK is told to skip its HTTPS probe (spec §2.3) unless a test asks otherwise."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SUPERVISELY_", "PYTHON"))}
     env.update(
         SERVER_ADDRESS=sdk_server.address,
@@ -67,11 +69,18 @@ def run_sdk(sdk_python: str, sdk_server: Any, tmp_path_factory: pytest.TempPathF
     )
     cwd = tmp_path_factory.mktemp("sdk-cwd")
 
-    def run(script: str, **args: Any) -> dict[str, Any]:
+    def run(script: str, *, sdk_env: dict[str, str | None] | None = None, **args: Any) -> Any:
+        """``sdk_env`` overrides the SDK's environment (None removes a variable)."""
+        run_env = dict(env)
+        for key, value in (sdk_env or {}).items():
+            if value is None:
+                run_env.pop(key, None)
+            else:
+                run_env[key] = value
         try:
             proc = subprocess.run(
                 [sdk_python, str(SCRIPTS / f"{script}.py"), json.dumps(args, default=str)],
-                env=env,
+                env=run_env,
                 cwd=cwd,
                 capture_output=True,
                 timeout=SCRIPT_TIMEOUT_S,
@@ -146,9 +155,16 @@ def uploaded_blob_project(
     fixture_project: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, Any]:
-    """``sly.upload_project`` of the SDK-written blob project (copied: fixtures stay read-only)."""
+    """``sly.upload_project`` of the SDK-written blob project (copied: fixtures stay read-only),
+    plus a nested dataset ``ds0/datasets/nested`` holding the JPEGs of the same blob (the SDK's
+    JPEG-only offsets fixture)."""
     local = tmp_path_factory.mktemp("upload-project") / "project-blob"
     shutil.copytree(fixture_project, local)
+    nested = local / "ds0" / "datasets" / "nested"
+    (nested / "ann").mkdir(parents=True)
+    shutil.copy(fixture_project.parent / "blob_jpg_only" / "small_images_offsets.pkl", nested)
+    for ann in (local / "ds0" / "ann").glob("*.jpg.json"):
+        shutil.copy(ann, nested / "ann")
     return run_sdk(
         "upload_project",
         project_dir=str(local),

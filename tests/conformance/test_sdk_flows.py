@@ -45,6 +45,10 @@ def semantic(ann: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def jpgs_only(items: dict[str, Any]) -> dict[str, Any]:
+    return {name: v for name, v in items.items() if name.endswith(".jpg")}
+
+
 def b64_sha256(path: Path) -> str:
     return base64.standard_b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
 
@@ -67,8 +71,17 @@ def assert_images_match(
 # --- discovery, auth, Team Files ----------------------------------------------------------------
 
 
-def test_api_basics(run_sdk: RunSdk, sdk_server: Any) -> None:
-    result = run_sdk("api_basics", team_id=sdk_server.team_id, workspace_id=sdk_server.workspace_id)
+@pytest.mark.parametrize("https_probe", [False, True], ids=["no-probe", "https-probe"])
+def test_api_basics(run_sdk: RunSdk, sdk_server: Any, https_probe: bool) -> None:
+    """With the probe on, the SDK first sends a TLS ClientHello to the plain-HTTP port
+    (spec §2.3): the server must shrug it off and the SDK must stay on http."""
+    result = run_sdk(
+        "api_basics",
+        sdk_env={"SUPERVISELY_SKIP_HTTPS_USER_HELPER_CHECK": None} if https_probe else None,
+        team_id=sdk_server.team_id,
+        workspace_id=sdk_server.workspace_id,
+    )
+    assert result["server_address"] == sdk_server.address
     version = tuple(int(p) for p in result["instance_version"].split(".")[:3])
     assert version >= MIN_INSTANCE_VERSION
     assert sdk_server.team_id in [t["id"] for t in result["teams"]]
@@ -131,19 +144,23 @@ def test_upload_project_blob(
     assert result["custom_data"].get("is_blob_project") is True
     assert [c["title"] for c in result["meta"]["classes"]] == ["car"]
     assert all(isinstance(c.get("id"), int) for c in result["meta"]["classes"])
-    assert list(result["datasets"]) == ["ds0"]
-    ds = result["datasets"]["ds0"]
-    assert ds["dataset"]["items_count"] == len(source_sha256)
-    images = ds["images"]
-    assert_images_match(images, source_sha256, fixture_anns)
-    for name, image in images.items():
-        assert (image["offset_start"], image["offset_end"]) == tar_offsets[name]
-        assert image["related_data_id"] is not None and image["download_id"] is not None
-        assert image["size"] == image["offset_end"] - image["offset_start"]
-    assert len({i["related_data_id"] for i in images.values()}) == 1  # one blob
+    assert sorted(result["datasets"]) == ["ds0", "nested"]
+    ds0, nested = result["datasets"]["ds0"], result["datasets"]["nested"]
+    assert ds0["dataset"]["parent_id"] is None
+    assert nested["dataset"]["parent_id"] == ds0["dataset"]["id"]
+    related = set()
+    for ds, expected in ((ds0, source_sha256), (nested, jpgs_only(source_sha256))):
+        assert ds["dataset"]["items_count"] == len(expected)
+        assert_images_match(ds["images"], expected, fixture_anns)
+        for name, image in ds["images"].items():
+            assert (image["offset_start"], image["offset_end"]) == tar_offsets[name]
+            assert image["size"] == image["offset_end"] - image["offset_start"]
+            assert image["download_id"] is not None
+            related.add(image["related_data_id"])
+    assert len(related) == 1 and None not in related  # both datasets reference the one blob
 
 
-def test_upload_blob_images_rename_and_skip(
+def test_upload_blob_images_conflicts(
     run_sdk: RunSdk, sdk_server: Any, sdk_fixtures: Path, source_sha256: dict[str, str]
 ) -> None:
     result = run_sdk(
@@ -167,12 +184,18 @@ def test_upload_blob_images_rename_and_skip(
     assert sorted(renamed_to_original.values()) == sorted(source_sha256)
     # skip: nothing new; the SDK returns the existing images in their place
     assert sorted(i["id"] for i in result["skipped"]) == sorted(i["id"] for i in first.values())
+    # replace: the first images are removed and registered again under new ids
+    replaced = {i["name"]: i for i in result["replaced"]}
+    assert sorted(replaced) == sorted(source_sha256)
+    assert not {i["id"] for i in replaced.values()} & {i["id"] for i in first.values()}
     final = result["final"]
     assert final["dataset"]["items_count"] == 2 * len(source_sha256)
     assert sorted(final["images"]) == sorted([*first, *renamed_to_original])
     for name, image in final["images"].items():
         original = renamed_to_original.get(name, name)
         assert image["sha256"] == source_sha256[original], f"bytes of {name} differ"
+        if name in replaced:
+            assert image["id"] == replaced[name]["id"]
 
 
 def test_upload_paths_and_annotation_round_trips(
@@ -254,9 +277,14 @@ def test_quick_import(
 # --- blob download flows --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["fast", "sync"])
+@pytest.mark.parametrize(
+    ("mode", "blob"),
+    [("fast", True), ("sync", True), ("fast", False)],
+    ids=["fast", "sync", "plain"],
+)
 def test_download_blob_project(
     mode: str,
+    blob: bool,
     run_sdk: RunSdk,
     uploaded_blob_project: dict[str, Any],
     quick_imported: dict[str, Any],
@@ -265,20 +293,26 @@ def test_download_blob_project(
     fixture_tar: Path,
     tmp_path: Path,
 ) -> None:
-    """``sly.download_fast`` / ``sly.download`` with download_blob_files=True. quick_import has
-    overwritten the Team Files tar by now: the project must still serve its own blob."""
+    """``sly.download_fast`` / ``sly.download`` with download_blob_files=True (the blob and its
+    offsets), and download_fast without it (every blob image as a file in img/). quick_import
+    has overwritten the Team Files tar by now: the project must still serve its own bytes."""
     assert quick_imported["tar_sha256"] != sha256_hex(fixture_tar)  # the overwrite happened
     project_id = uploaded_blob_project["project_id"]
     related = uploaded_blob_project["datasets"]["ds0"]["images"]["img_000.png"]["related_data_id"]
     dest = tmp_path / "downloaded"
-    result = run_sdk("download", mode=mode, project_id=project_id, dest_dir=str(dest))
+    result = run_sdk("download", mode=mode, blob=blob, project_id=project_id, dest_dir=str(dest))
     if mode == "fast":
         assert not result["switched_to_sync"], result["log"]
     local = result["local"]
-    assert local["blob_files"] == {f"{related}.tar": sha256_hex(fixture_tar)}
+    assert local["blob_files"] == ({f"{related}.tar": sha256_hex(fixture_tar)} if blob else {})
     assert [c["title"] for c in local["meta"]["classes"]] == ["car"]
-    assert list(local["datasets"]) == ["ds0"]
-    ds = local["datasets"]["ds0"]
-    assert ds["offsets_files"] == [f"{related}_offsets.pkl"]
-    assert_images_match(ds["items"], source_sha256, fixture_anns)
-    assert not list((dest / "ds0" / "img").glob("*")), "blob images must not be written to img/"
+    assert sorted(local["datasets"]) == ["ds0", "ds0/nested"]
+    for name, expected in (("ds0", source_sha256), ("ds0/nested", jpgs_only(source_sha256))):
+        ds = local["datasets"][name]
+        assert ds["offsets_files"] == ([f"{related}_offsets.pkl"] if blob else [])
+        assert_images_match(ds["items"], expected, fixture_anns)
+        assert all(item["from_blob"] is blob for item in ds["items"].values())
+    img_dirs = [dest / "ds0" / "img", dest / "ds0" / "datasets" / "nested" / "img"]
+    img_files = sorted(p.name for d in img_dirs for p in d.glob("*"))
+    expected_files = sorted([*source_sha256, *jpgs_only(source_sha256)])
+    assert img_files == ([] if blob else expected_files)

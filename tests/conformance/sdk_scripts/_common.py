@@ -102,8 +102,18 @@ def describe_remote_dataset(api: sly.Api, dataset_id: int) -> dict[str, Any]:
 
 def describe_local_project(dest_dir: str) -> dict[str, Any]:
     """A downloaded project read back with the SDK's own reader (blob images via the pkl)."""
-    project = sly.Project(dest_dir, sly.OpenMode.READ)
-    blob_dir = os.path.join(dest_dir, "blob")
+    blob_dir = os.path.join(os.path.abspath(dest_dir), "blob")
+    # Opened by a relative path: with an absolute one the SDK's reader cannot find the blob of
+    # a nested dataset (its project_dir loses the leading "/", spec §13.1).
+    cwd = os.getcwd()
+    os.chdir(os.path.dirname(os.path.abspath(dest_dir)))
+    try:
+        return _describe_local(sly.Project(os.path.basename(dest_dir), sly.OpenMode.READ), blob_dir)
+    finally:
+        os.chdir(cwd)
+
+
+def _describe_local(project: sly.Project, blob_dir: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "meta": project.meta.to_json(),
         "blob_files": {
@@ -118,12 +128,13 @@ def describe_local_project(dest_dir: str) -> dict[str, Any]:
         items: dict[str, Any] = {}
         for name in ds.get_items_names():
             blob = ds.get_blob_img_bytes(name)
-            if blob is None:  # a regular image
+            from_blob = blob is not None
+            if blob is None:  # a regular image in img/
                 with open(ds.get_img_path(name), "rb") as f:
                     blob = f.read()
             with open(ds.get_ann_path(name)) as f:
                 ann = json.load(f)
-            items[name] = {"sha256": sha256_hex(blob), "ann": ann}
+            items[name] = {"sha256": sha256_hex(blob), "ann": ann, "from_blob": from_blob}
         pkls = sorted(p for p in os.listdir(ds.directory) if p.endswith("_offsets.pkl"))
         out["datasets"][ds.name] = {"items": items, "offsets_files": pkls}
     return out

@@ -20,6 +20,7 @@ def flow(api: sly.Api, args: dict[str, Any]) -> dict[str, Any]:
     except requests.exceptions.HTTPError as e:
         bad_status = e.response.status_code
     return {
+        "server_address": api.server_address,
         "instance_version": api.instance_version,
         "teams": [{"id": t.id, "name": t.name} for t in teams],
         "workspaces": [{"id": w.id, "name": w.name, "team_id": w.team_id} for w in workspaces],

@@ -1,4 +1,4 @@
-"""`sly.download_fast` / `sly.download` with download_blob_files=True, read back locally."""
+"""`sly.download_fast` / `sly.download` (download_blob_files as asked), read back locally."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from _common import ErrorLog, describe_local_project, run, sly
 def flow(api: sly.Api, args: dict[str, Any]) -> dict[str, Any]:
     download = {"fast": sly.download_fast, "sync": sly.download}[args["mode"]]
     with ErrorLog() as log:
-        download(api, args["project_id"], args["dest_dir"], download_blob_files=True)
+        download(api, args["project_id"], args["dest_dir"], download_blob_files=args["blob"])
     return {
         # download_fast silently falls back to the sync path when the async one raises: the
         # test must see that, or a broken async path would pass unnoticed.

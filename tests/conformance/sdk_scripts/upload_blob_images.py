@@ -1,5 +1,6 @@
 """`api.image.upload_blob_images` from a Team Files blob: first upload, a name conflict resolved by
-rename (change_name_if_conflict=True), then one resolved by skip (change_name_if_conflict=False)."""
+rename (change_name_if_conflict=True), then by skip (change_name_if_conflict=False), and by
+replace (upload_by_offsets_generator with conflict_resolution="replace")."""
 
 from __future__ import annotations
 
@@ -29,12 +30,22 @@ def flow(api: sly.Api, args: dict[str, Any]) -> dict[str, Any]:
     first = upload(api, dataset.id, tar_dst, rename=True)
     renamed = upload(api, dataset.id, tar_dst, rename=True)
     skipped = upload(api, dataset.id, tar_dst, rename=False)
+    # replace: the SDK removes the conflicting images (images.bulk.remove) and adds them again.
+    blob = api.file.get_info_by_path(team_id, tar_dst)
+    replaced = [
+        image_info_dict(info)
+        for batch in api.image.upload_by_offsets_generator(
+            dataset.id, blob.id, conflict_resolution="replace"
+        )
+        for info in batch
+    ]
     return {
         "project_id": project.id,
         "custom_data": api.project.get_info_by_id(project.id).custom_data,
         "first": first,
         "renamed": renamed,
         "skipped": skipped,
+        "replaced": replaced,
         "final": describe_remote_dataset(api, dataset.id),
     }
 
