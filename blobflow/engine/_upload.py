@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import importlib
 import os
 import posixpath
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from blobflow._errors import BlobflowError
 from blobflow.api._models import DatasetInfo, FileInfo, ImageInfo
 from blobflow.api._progress import Progress, ProgressCallback
+from blobflow.blob import BlobImageInfo
 
 if TYPE_CHECKING:
     from blobflow.api._api import Api
@@ -51,10 +51,8 @@ AnnotationSource = (
 _END = object()
 
 
-def _pickle_batches(path: str, batch_size: int) -> Iterator[list[Any]]:
-    # Looked up at call time: the format layer owns the allow-list unpickler.
-    blob = importlib.import_module("blobflow.blob")
-    return iter(blob.BlobImageInfo.load_from_pickle_generator(path, batch_size=batch_size))
+def _pickle_batches(path: str, batch_size: int) -> Iterator[list[BlobImageInfo]]:
+    return iter(BlobImageInfo.load_from_pickle_generator(path, batch_size=batch_size))
 
 
 async def _read_batches(path: str, batch_size: int) -> AsyncIterator[list[Any]]:

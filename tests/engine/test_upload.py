@@ -1,0 +1,181 @@
+"""Upload pipeline against the reference server: blob + index -> registration -> annotations."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from engine_helpers import FAST, Blob, Faults
+
+from blobflow.api import Api, DatasetInfo, ImageInfo, ProjectInfo
+from blobflow.blob import BlobImageInfo
+from blobflow.engine import register_offsets, upload_blob
+
+
+def write_pkl(blob: Blob) -> Path:
+    pkl = blob.tar.with_name(blob.tar.stem + "_offsets.pkl")
+    BlobImageInfo.dump_to_pickle([BlobImageInfo(n, s, e) for n, s, e in blob.entries], pkl)
+    return pkl
+
+
+async def make_pkl(blob: Blob) -> Path:
+    return await asyncio.to_thread(write_pkl, blob)
+
+
+def ann(name: str) -> dict[str, Any]:
+    return {"description": name, "size": {"height": 2, "width": 2}, "tags": [], "objects": []}
+
+
+async def _all(gen: Any) -> list[list[ImageInfo]]:
+    return [batch async for batch in gen]
+
+
+async def _dataset_images(api: Api, ds: DatasetInfo) -> list[ImageInfo]:
+    assert ds.id is not None
+    return await api.image.get_list(ds.id)
+
+
+async def test_upload_blob_with_annotations_in_order(
+    api: Api,
+    dataset: tuple[ProjectInfo, DatasetInfo],
+    blob_factory: Callable[..., Blob],
+) -> None:
+    project, ds = dataset
+    blob = blob_factory("b", 25_000, size=200)
+    await make_pkl(blob)
+    anns = {n: ann(n) for n in blob.names}
+    counted: list[int] = []
+    batches = await _all(
+        upload_blob(api, ds, blob.tar, annotations=anns, progress_cb=counted.append)
+    )
+    assert [len(b) for b in batches] == [10_000, 10_000, 5_000]
+    infos = [i for b in batches for i in b]
+    assert [i.name for i in infos] == blob.names
+    assert sum(counted) == 25_000
+    assert project.id is not None and ds.id is not None
+    assert (await api.project.get_custom_data(project.id)).get("is_blob_project") is True
+    some = [infos[0], infos[12_345], infos[-1]]
+    got = await api.annotation.download_batch(ds.id, [i.id for i in some if i.id is not None])
+    assert [a.annotation["description"] for a in got if a.annotation] == [i.name for i in some]
+    data = await api.image.download_bytes(ds.id, [i.id for i in some if i.id is not None])
+    assert data == [blob.data[i.name] for i in some if i.name]
+
+
+async def test_rerun_with_skip_never_duplicates(
+    api: Api,
+    dataset: tuple[ProjectInfo, DatasetInfo],
+    blob_factory: Callable[..., Blob],
+) -> None:
+    _, ds = dataset
+    blob = blob_factory("b", 300)
+    await make_pkl(blob)
+    first = [i for b in await _all(upload_blob(api, ds, blob.tar)) for i in b]
+    again = [i for b in await _all(upload_blob(api, ds, blob.tar)) for i in b]
+    assert [i.id for i in again] == [i.id for i in first]
+    assert len(await _dataset_images(api, ds)) == 300
+
+
+async def test_rename_on_rerun_keeps_both(
+    api: Api,
+    server: Any,
+    dataset: tuple[ProjectInfo, DatasetInfo],
+    blob_factory: Callable[..., Blob],
+) -> None:
+    _, ds = dataset
+    blob = blob_factory("b", 10)
+    await make_pkl(blob)
+    await _all(upload_blob(api, ds, blob.tar))
+    tf = await api.file.get_info_by_path(server.team_id, "/blob-files/b.tar")
+    assert tf is not None
+    renamed = await api.image.upload_blob_images(ds, tf, change_name_if_conflict=True)
+    assert len(renamed) == 10 and all(i.name not in blob.data for i in renamed)
+    assert len(await _dataset_images(api, ds)) == 20
+
+
+async def test_generator_downloads_offsets_from_team_files(
+    api: Api,
+    server: Any,
+    dataset: tuple[ProjectInfo, DatasetInfo],
+    blob_factory: Callable[..., Blob],
+) -> None:
+    _, ds = dataset
+    blob = blob_factory("b", 1)
+    pkl = await make_pkl(blob)
+    tf = await api.file.upload(server.team_id, blob.tar, "/blob-files/b.tar")
+    await api.file.upload(server.team_id, pkl, "/blob-files/b_offsets.pkl")
+    assert tf.id is not None
+    batches = await _all(api.image.upload_by_offsets_generator(ds, tf.id))
+    assert [[i.name for i in b] for b in batches] == [blob.names]
+    assert batches[0][0].offset_start == blob.entries[0][1]
+
+
+async def test_registration_concurrency_and_small_batches(
+    api: Api,
+    server: Any,
+    dataset: tuple[ProjectInfo, DatasetInfo],
+    blob_factory: Callable[..., Blob],
+) -> None:
+    _, ds = dataset
+    blob = blob_factory("b", 1_000)
+    pkl = await make_pkl(blob)
+    tf = await api.file.upload(server.team_id, blob.tar, "/blob-files/b.tar")
+    assert tf.id is not None
+    batches = await _all(register_offsets(api, ds, tf.id, pkl, batch_size=64))
+    assert len(batches) == 16
+    assert [i.name for b in batches for i in b] == blob.names
+
+
+@pytest.mark.parametrize("resolution", [None, "skip", "rename"])
+@pytest.mark.parametrize("fault", ["drop_answer", "503"])
+async def test_bulk_add_faults_never_duplicate(
+    proxy: tuple[str, Faults],
+    server: Any,
+    dataset: tuple[ProjectInfo, DatasetInfo],
+    blob_factory: Callable[..., Blob],
+    fault: str,
+    resolution: Any,
+) -> None:
+    """The connection drops after the server committed (or a 503 burst): identical result."""
+    _, ds = dataset
+    blob = blob_factory("b", 2_500)
+    await make_pkl(blob)
+    address, faults = proxy
+    faults.plan["images.bulk.add"] = [fault, fault]
+    faults.plan["file-storage.upload"] = ["503"]
+    async with Api(address, server.token, FAST.with_(bulk_add_batch=1_000)) as flaky:
+        batches = await _all(upload_blob(flaky, ds, blob.tar, conflict_resolution=resolution))
+    infos = [i for b in batches for i in b]
+    assert [i.name for i in infos] == blob.names
+    assert faults.seen.count("images.bulk.add") == 5  # 3 batches + 2 retries
+    async with Api(server.address, server.token, FAST) as direct:
+        listed = await _dataset_images(direct, ds)
+    assert sorted(i.id or 0 for i in listed) == sorted(i.id or 0 for i in infos)
+
+
+async def test_upload_paths_standard_protocol(
+    api: Api,
+    dataset: tuple[ProjectInfo, DatasetInfo],
+    tmp_path: Path,
+) -> None:
+    _, ds = dataset
+    assert ds.id is not None
+    paths = []
+    for i in range(60):
+        p = tmp_path / f"s{i}.png"
+        await asyncio.to_thread(p.write_bytes, b"px" * (i + 1))
+        paths.append(p)
+    names = [p.name for p in paths]
+    infos = await api.image.upload_paths(ds.id, names, paths)
+    assert [i.name for i in infos] == names
+    # same bytes again under new names: hashes exist, nothing re-uploaded, still registered
+    infos2 = await api.image.upload_paths(ds.id, [f"x{n}" for n in names], paths)
+    assert len(infos2) == 60
+    data = await api.image.download_bytes(ds.id, [i.id for i in infos if i.id is not None])
+    assert data == [b"px" * (i + 1) for i in range(60)]
+    anns = [ann(n) for n in names]
+    await api.annotation.upload_jsons([i.id for i in infos if i.id is not None], anns)
+    got = await api.annotation.download_batch(ds.id, [i.id for i in infos if i.id is not None])
+    assert [a.annotation for a in got] == anns
