@@ -1,0 +1,117 @@
+"""``README.md`` for a downloaded blob project: what it is, its tree, its dataset descriptions.
+
+The sections follow the SDK's ``create_blob_readme`` (general info, structure with at most two
+entries per folder, descriptions and custom data per dataset); the wording is blobflow's own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from blobflow.project._local import Dataset, Project, write_files
+
+__all__ = ["create_blob_readme"]
+
+_LIMIT = 2  # entries shown per folder, as the SDK
+
+
+def _as_dict(info: Any) -> dict[str, Any]:
+    if info is None:
+        return {}
+    if isinstance(info, Mapping):
+        return dict(info)
+    asdict = getattr(info, "_asdict", None)
+    return dict(asdict()) if callable(asdict) else {}
+
+
+def _general(info: Mapping[str, Any]) -> str:
+    lines = []
+    for key, value in info.items():
+        # Only short scalar facts; bool is an int but says nothing useful here.
+        if value and isinstance(value, (str, int)) and not isinstance(value, bool):
+            lines.append(f"**{key.replace('_', ' ').capitalize()}:** {value}<br>")
+    return "\n".join(lines)
+
+
+def _listing(names: list[str], prefix: str, icon: str) -> list[str]:
+    shown = names[:_LIMIT]
+    out = [f"{prefix}┣ {icon} {n}<br>" for n in shown]
+    if len(names) > _LIMIT:
+        out.append(f"{prefix}┗ ... {len(names) - _LIMIT} more<br>")
+    return out
+
+
+def _files(folder: Path, suffix: str = "") -> list[str]:
+    if not folder.is_dir():
+        return []
+    return sorted(e.name for e in os.scandir(folder) if e.is_file() and e.name.endswith(suffix))
+
+
+def _dataset_tree(ds: Dataset, depth: int) -> list[str]:
+    pad = "┃ " * depth
+    rel = ds.directory.relative_to(ds.project_dir).as_posix()
+    out = [f"{pad}┣ 📂 [{ds.short_name}]({rel})<br>"]
+    inner = pad + "┃ "
+    out += [f"{inner}┣ 📄 {n}<br>" for n in _files(ds.directory, ".pkl")]
+    for sub, icon in ((ds.img_dir, "🏞️"), (ds.ann_dir, "📝")):
+        if sub.is_dir():
+            out.append(f"{inner}┣ 📁 {sub.name}<br>")
+            out += _listing(_files(sub), inner + "┃ ", icon)
+    return out
+
+
+def create_blob_readme(
+    project: Project,
+    project_info: Any = None,
+    dataset_infos: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``<project>/README.md`` and return its path.
+
+    ``project_info`` is a ProjectInfo (or dict); ``dataset_infos`` maps a dataset's full name
+    (``parent/child``) to its DatasetInfo (or dict), for descriptions and custom data.
+    """
+    info = _as_dict(project_info)
+    title = info.get("name") or project.name
+    parts = [f"# {title}", "", "A Supervisely-format project with blob images.", ""]
+    parts += ["## General information", "", _general(info) or f"**Name:** {project.name}<br>", ""]
+    tree = [f"🗂️ {title}<br>"]
+    if project.blob_files:
+        tree.append(f"┣ 📁 {project.blob_dir_name}<br>")
+        tree += _listing(project.blob_files, "┃ ", "📦")
+    for ds in project.datasets:
+        tree += _dataset_tree(ds, len(ds.parents))
+    parts += ["## Dataset structure", "", *tree, ""]
+    described = {}
+    for name, ds_info in (dataset_infos or {}).items():
+        d = _as_dict(ds_info)
+        entry = {k: d[k] for k in ("description", "custom_data") if d.get(k)}
+        if entry:
+            described[name] = entry
+    parts += ["## Dataset descriptions and custom data", ""]
+    if described:
+        parts += ["```json", json.dumps(described, indent=2, ensure_ascii=False), "```"]
+    else:
+        parts.append("_No dataset descriptions or custom data in the project._")
+    parts += [
+        "",
+        "## Reading it",
+        "",
+        "```python",
+        "from blobflow.project import Project",
+        "",
+        f'project = Project("{project.directory.name}")',
+        "for ds in project.datasets:",
+        "    for name in ds.get_items_names():",
+        "        data = ds.get_img_bytes(name)",
+        "```",
+        "",
+        "The official SDK opens it too: `sly.Project(path, sly.OpenMode.READ)`, then",
+        "`dataset.get_blob_img_bytes(name)`.",
+        "",
+    ]
+    write_files(project.directory, {"README.md": "\n".join(parts).encode("utf-8")})
+    return project.directory / "README.md"
