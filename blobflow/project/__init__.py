@@ -3,6 +3,12 @@ project-level flows (``upload_project``, ``download_fast``, ``quick_import``).""
 
 from __future__ import annotations
 
+from blobflow.project._download import (
+    DiskFullError,
+    DownloadResult,
+    download_fast,
+    download_fast_async,
+)
 from blobflow.project._errors import DuplicateNameError, ProjectError
 from blobflow.project._local import (
     BLOB_DIR_NAME,
@@ -15,7 +21,9 @@ from blobflow.project._local import (
     empty_annotation,
     find_project_dir,
 )
+from blobflow.project._quick_import import quick_import, quick_import_async
 from blobflow.project._readme import create_blob_readme
+from blobflow.project._upload import UploadResult, upload_project, upload_project_async
 
 __all__ = [
     "BLOB_DIR_NAME",
@@ -23,11 +31,20 @@ __all__ = [
     "OFFSETS_PKL_SUFFIX",
     "TF_BLOB_DIR",
     "Dataset",
+    "DiskFullError",
+    "DownloadResult",
     "DuplicateNameError",
     "OpenMode",
     "Project",
     "ProjectError",
+    "UploadResult",
     "create_blob_readme",
+    "download_fast",
+    "download_fast_async",
     "empty_annotation",
     "find_project_dir",
+    "quick_import",
+    "quick_import_async",
+    "upload_project",
+    "upload_project_async",
 ]

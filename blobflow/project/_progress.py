@@ -1,0 +1,59 @@
+"""tqdm bars for the project flows: one place decides whether bars are shown."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from tqdm import tqdm
+
+__all__ = ["bar", "run_sync"]
+
+T = TypeVar("T")
+
+
+class _NoBar:
+    """Stands in for a hidden bar: building a tqdm at all touches locks and multiprocessing."""
+
+    def update(self, n: float = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def bar(desc: str, total: int | None, *, enabled: bool, unit: str = "it") -> Any:
+    """An items bar (``unit="it"``) or a bytes bar (``unit="B"``, scaled); a no-op if disabled.
+
+    The bars draw on stderr from the event loop thread: a few short writes a second
+    (tqdm's ``mininterval``), only in interactive runs.
+    """
+    if not enabled:
+        return _NoBar()
+    return tqdm(
+        desc=desc,
+        total=total,
+        unit=unit,
+        unit_scale=unit == "B",
+        unit_divisor=1024 if unit == "B" else 1000,
+        leave=False,
+        dynamic_ncols=True,
+    )
+
+
+def run_sync(factory: Callable[[], Awaitable[T]]) -> T:
+    """Run a flow from synchronous code (scripts); refuses inside a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError("inside an event loop: await the *_async flow instead")
+    try:
+        import uvloop
+
+        runner: Any = uvloop.run
+    except ImportError:  # pragma: no cover - Windows
+        runner = asyncio.run
+    return runner(factory())  # type: ignore[no-any-return]

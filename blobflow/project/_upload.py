@@ -1,0 +1,304 @@
+"""``upload_project``: a local project (with or without ``blob/``) to a new or existing project.
+
+Order, as the SDK (spec §11): project, meta, blob files to Team Files under ``/blob-files/``,
+then per dataset (parents first) regular images by the standard path, blob images by offsets
+(10,000 per ``images.bulk.add``), annotations in bulk while the next batch registers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import posixpath
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from blobflow.api import FileInfo, ImageInfo
+from blobflow.api._file import file_sha256_b64
+from blobflow.api._progress import Progress
+from blobflow.blob import BlobImageInfo
+from blobflow.project._errors import ProjectError
+from blobflow.project._local import TF_BLOB_DIR, Dataset, Project, find_project_dir
+from blobflow.project._progress import bar, run_sync
+
+if TYPE_CHECKING:
+    from blobflow.api import Api, DatasetInfo
+    from blobflow.api._image import ConflictResolution
+
+__all__ = ["UploadResult", "upload_project", "upload_project_async"]
+
+
+@dataclass
+class UploadResult:
+    """What an upload did; unpacks as ``project_id, project_name`` like the SDK's tuple."""
+
+    project_id: int
+    project_name: str
+    images: int = 0
+    blob_images: int = 0
+    annotations: int = 0
+    blob_bytes: int = 0
+    datasets: dict[str, int] = field(default_factory=dict)  # full name -> dataset id
+
+    def __iter__(self) -> Any:
+        return iter((self.project_id, self.project_name))
+
+
+async def _upload_blobs(
+    api: Api, team_id: int, project: Project, stems: set[str], show: bool
+) -> dict[str, FileInfo]:
+    """Upload the referenced ``blob/*.tar`` files; a file already in Team Files with the same
+    content is reused (re-runs), one with other content gets a free name (two projects may
+    both hold a ``5102.tar``)."""
+    names = [n for n in project.blob_files if n.endswith(".tar") and Path(n).stem in stems]
+    missing = stems - {Path(n).stem for n in names}
+    if missing:
+        raise ProjectError(
+            f"project {project.name!r}: offsets refer to missing blob(s) "
+            f"{', '.join(sorted(f'blob/{m}.tar' for m in missing))}"
+        )
+    paths = [project.blob_dir / n for n in names]
+    sizes = [(await asyncio.to_thread(os.stat, p)).st_size for p in paths]
+    pbar = bar("Uploading blob files", sum(sizes), enabled=show, unit="B")
+    progress = Progress(pbar)
+
+    async def one(path: Path, size: int) -> FileInfo:
+        dst = posixpath.join(f"/{TF_BLOB_DIR}", path.name)
+        existing = await api.file.get_info_by_path(team_id, dst)
+        if existing is not None:
+            local = await asyncio.to_thread(file_sha256_b64, path)
+            if existing.hash == local and existing.sizeb == size:
+                progress.advance(size)
+                return existing
+            tag = local[:8].replace("/", "_").replace("+", "-")
+            dst = posixpath.join(f"/{TF_BLOB_DIR}", f"{path.stem}_{tag}.tar")
+            again = await api.file.get_info_by_path(team_id, dst)
+            if again is not None and again.hash == local:
+                progress.advance(size)
+                return again
+        return await api.file.upload(team_id, path, dst, progress)
+
+    try:
+        infos = await api.gather_limited(
+            (one(p, s) for p, s in zip(paths, sizes, strict=True)), "download"
+        )
+    finally:
+        pbar.close()
+    return {Path(n).stem: info for n, info in zip(names, infos, strict=True)}
+
+
+async def _dataset_info(
+    api: Api, project_id: int, ds: Dataset, parent_id: int | None, reuse: bool
+) -> DatasetInfo:
+    if reuse:
+        found = await api.dataset.get_info_by_name(project_id, ds.short_name, parent_id)
+        if found is not None:
+            return found
+    return await api.dataset.create(project_id, ds.short_name, parent_id=parent_id)
+
+
+def _read_anns(ds: Dataset, names: list[str]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name in names:
+        ann = ds.get_ann(name)
+        if ann is not None:
+            out[name] = ann
+    return out
+
+
+async def _upload_anns(api: Api, ds: Dataset, ds_id: int, infos: list[ImageInfo], pbar: Any) -> int:
+    """Annotations of one registered batch: read in one executor call, sent 50 a request."""
+    names = [i.name for i in infos if i.name is not None]
+    anns = await asyncio.to_thread(_read_anns, ds, names)
+    ids: list[int] = []
+    jsons: list[dict[str, Any]] = []
+    for info in infos:
+        ann = anns.get(info.name or "")
+        if ann is not None and info.id is not None:
+            ids.append(info.id)
+            jsons.append(ann)
+    await api.annotation.upload_jsons(ids, jsons, dataset_id=ds_id)
+    pbar.update(len(ids))
+    return len(ids)
+
+
+def _metas(ds: Dataset, names: list[str]) -> dict[str, dict[str, Any]]:
+    has_meta = ds.meta_dir.is_dir() or ds.img_info_dir.is_dir()
+    return {n: ds.get_image_meta(n) for n in names} if has_meta else {}
+
+
+def _dedup_pickle(ds: Dataset, stem: str, infos: list[BlobImageInfo], tmp_dir: Path) -> Path:
+    """The dataset's offsets for ``stem`` without the SDK's appended repeats."""
+    path = tmp_dir / f"{ds.name.replace('/', '__')}__{stem}_offsets.pkl"
+    BlobImageInfo.dump_to_pickle(infos, str(path))
+    return path
+
+
+async def _upload_dataset(
+    api: Api,
+    ds: Dataset,
+    info: DatasetInfo,
+    blobs: dict[str, FileInfo],
+    result: UploadResult,
+    conflict_resolution: ConflictResolution | None,
+    show: bool,
+    tmp_dir: Path,
+) -> None:
+    assert info.id is not None
+    names = ds.get_items_names()
+    if not names:
+        return
+    metas = await asyncio.to_thread(_metas, ds, names)
+    items_bar = bar(f"Uploading images to {ds.name!r}", len(names), enabled=show)
+    anns_bar = bar(f"Uploading annotations to {ds.name!r}", len(names), enabled=show)
+    try:
+        regular = ds.regular_names
+        if regular:
+            infos = await api.image.upload_paths(
+                info.id,
+                regular,
+                [ds.get_img_path(n) for n in regular],
+                progress_cb=items_bar,
+                metas=[metas.get(n, {}) for n in regular],
+                conflict_resolution=conflict_resolution,
+            )
+            result.images += len(infos)
+            result.annotations += await _upload_anns(api, ds, info.id, infos, anns_bar)
+        for stem, entries in ds.blob_items().items():
+            if not entries:
+                continue
+            pkl = (
+                await asyncio.to_thread(_dedup_pickle, ds, stem, entries, tmp_dir)
+                if ds.has_repeats(stem)
+                else ds.directory / f"{stem}_offsets.pkl"
+            )
+            blob = blobs[stem]
+            assert blob.id is not None
+            pending: asyncio.Task[int] | None = None
+            async for batch in api.image.upload_by_offsets_generator(
+                info,
+                blob.id,
+                offsets_file_path=pkl,
+                progress_cb=items_bar,
+                metas={n: m for n, m in metas.items() if m},
+                conflict_resolution=conflict_resolution,
+            ):
+                result.images += len(batch)
+                result.blob_images += len(batch)
+                # Annotations of this batch go up while the next batch registers.
+                if pending is not None:
+                    result.annotations += await pending
+                pending = asyncio.ensure_future(_upload_anns(api, ds, info.id, batch, anns_bar))
+            if pending is not None:
+                result.annotations += await pending
+    finally:
+        items_bar.close()
+        anns_bar.close()
+
+
+async def upload_project_async(
+    dir: str | os.PathLike[str],
+    api: Api,
+    workspace_id: int,
+    project_name: str | None = None,
+    *,
+    project_id: int | None = None,
+    conflict_resolution: ConflictResolution | None = "skip",
+    progress: bool = True,
+) -> UploadResult:
+    """Upload the local project at (or below) ``dir``; returns ids and counts.
+
+    Without ``project_id`` a new project is created (a taken name gets ``_001``... as the
+    SDK). With it, the datasets are reused by name and ``conflict_resolution="skip"`` keeps
+    the images already there, so a re-run after an interruption never duplicates images.
+    """
+    root = await asyncio.to_thread(find_project_dir, dir)
+    project = await asyncio.to_thread(Project, root)
+    try:
+        return await _upload(
+            api, project, workspace_id, project_name, project_id, conflict_resolution, progress
+        )
+    finally:
+        await asyncio.to_thread(project.close)
+
+
+async def _upload(
+    api: Api,
+    project: Project,
+    workspace_id: int,
+    project_name: str | None,
+    project_id: int | None,
+    conflict_resolution: ConflictResolution | None,
+    show: bool,
+) -> UploadResult:
+    if project_id is None:
+        pinfo = await api.project.create(
+            workspace_id, project_name or project.name, change_name_if_conflict=True
+        )
+    else:
+        found = await api.project.get_info_by_id(project_id)
+        if found is None:
+            raise ProjectError(f"project {project_id} not found on the server")
+        pinfo = found
+    assert pinfo.id is not None and pinfo.name is not None
+    await api.project.update_meta(pinfo.id, project.meta)
+    result = UploadResult(pinfo.id, pinfo.name)
+    stems = {stem for ds in project.datasets for stem, e in ds.blob_items().items() if e}
+    blobs: dict[str, FileInfo] = {}
+    if stems:
+        team_id = pinfo.team_id
+        if team_id is None:
+            raise ProjectError(f"the server did not say which team project {pinfo.id} is in")
+        blobs = await _upload_blobs(api, team_id, project, stems, show)
+        result.blob_bytes = sum(b.sizeb or 0 for b in blobs.values())
+    tmp = await asyncio.to_thread(tempfile.mkdtemp, prefix="blobflow-up-")
+    try:
+        for ds in project.datasets:
+            parent_id = result.datasets.get("/".join(ds.parents)) if ds.parents else None
+            info = await _dataset_info(api, pinfo.id, ds, parent_id, reuse=project_id is not None)
+            assert info.id is not None
+            result.datasets[ds.name] = info.id
+            await _upload_dataset(
+                api, ds, info, blobs, result, conflict_resolution, show, Path(tmp)
+            )
+    finally:
+        await asyncio.to_thread(shutil.rmtree, tmp, True)
+    return result
+
+
+def upload_project(
+    dir: str | os.PathLike[str],
+    api_or_address: Api | str,
+    workspace_id: int,
+    project_name: str | None = None,
+    *,
+    token: str | None = None,
+    project_id: int | None = None,
+    conflict_resolution: ConflictResolution | None = "skip",
+    progress: bool = True,
+) -> UploadResult:
+    """Synchronous :func:`upload_project_async` for scripts.
+
+    Pass a server address (and ``token``, else ``API_TOKEN``): an ``Api`` is created and closed
+    on the script's own event loop.
+    """
+    from blobflow.api import Api
+
+    async def go() -> UploadResult:
+        address = api_or_address if isinstance(api_or_address, str) else None
+        if address is None:
+            assert not isinstance(api_or_address, str)
+            return await upload_project_async(
+                dir, api_or_address, workspace_id, project_name, project_id=project_id,
+                conflict_resolution=conflict_resolution, progress=progress,
+            )  # fmt: skip
+        async with Api(address, token) as api:
+            return await upload_project_async(
+                dir, api, workspace_id, project_name, project_id=project_id,
+                conflict_resolution=conflict_resolution, progress=progress,
+            )  # fmt: skip
+
+    return run_sync(go)
