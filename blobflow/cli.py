@@ -192,6 +192,12 @@ def _add_serve(sub: Any) -> None:
 # --- end server command ------------------------------------------------------------------
 
 # --- transfer commands (upload, download, import-blob) -----------------------------------
+def _add_transfer(sub: Any) -> None:
+    from blobflow.project._cli import add_transfer_commands
+
+    add_transfer_commands(sub)
+
+
 # --- end transfer commands ---------------------------------------------------------------
 
 # --- benchmark command (bench) -----------------------------------------------------------
@@ -312,7 +318,7 @@ def _add_bench(sub: Any) -> None:
 # --- end benchmark command ---------------------------------------------------------------
 
 # Each entry adds one sub-command's parser and returns its handler.
-_COMMANDS: list[Callable[[Any], None]] = [_add_bench, _add_serve, _add_blob_commands]
+_COMMANDS: list[Callable[[Any], None]] = [_add_bench, _add_serve, _add_blob_commands, _add_transfer]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,329 @@
+"""The transfer sub-commands of ``blobflow``: ``upload``, ``download``, ``import-blob``.
+
+Exit codes (documented in the README): 0 success, 1 a clear error, 2 bad usage, 3 the server
+refused the token, 4 the server cannot be reached, 5 the disk is full (partial files removed),
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from blobflow._errors import BlobflowError
+from blobflow.project._errors import ProjectError
+from blobflow.project._progress import run_sync
+
+if TYPE_CHECKING:
+    from blobflow.api import Api
+
+__all__ = ["add_transfer_commands"]
+
+EXIT_ERROR = 1
+EXIT_AUTH = 3
+EXIT_UNREACHABLE = 4
+EXIT_DISK_FULL = 5
+_ENV_FILES = (Path(".env"), Path("~/supervisely.env"))
+
+
+# --- connection -------------------------------------------------------------------------
+def _connection_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--server", help="server address (default: $SERVER_ADDRESS, or from ./.env)"
+    )
+    parser.add_argument("--token", help="API token (default: $API_TOKEN, or from ./.env)")
+
+
+def _credentials(args: argparse.Namespace) -> tuple[str, str]:
+    """--server/--token, else the environment, else ``./.env`` then ``~/supervisely.env``."""
+    from blobflow.api._api import _read_env_file
+
+    values = {k: os.environ[k] for k in ("SERVER_ADDRESS", "API_TOKEN") if os.environ.get(k)}
+    for env_file in _ENV_FILES:
+        path = env_file.expanduser()
+        if len(values) == 2 or not path.is_file():
+            continue
+        for key, value in _read_env_file(path).items():
+            if key in ("SERVER_ADDRESS", "API_TOKEN") and value:
+                values.setdefault(key, value)
+    server = args.server or values.get("SERVER_ADDRESS")
+    token = args.token or values.get("API_TOKEN")
+    if not server:
+        raise ProjectError("no server: pass --server or set SERVER_ADDRESS (env or .env)")
+    if not token:
+        raise ProjectError("no token: pass --token or set API_TOKEN (env or .env)")
+    return server, token
+
+
+class _Unreachable(BlobflowError):
+    pass
+
+
+async def _preflight(server: str, token: str) -> None:
+    """One quick ``users.me`` with few retries: a wrong token or a dead server fails fast."""
+    from blobflow.api import Api, ApiError, TransferConfig
+
+    cfg = TransferConfig(retry_attempts=2, retry_max_total_backoff=1.0, sock_connect_timeout=10)
+    async with Api(server, token, cfg) as api:
+        try:
+            await api.post("users.me", {})
+        except ApiError as exc:
+            if exc.status in (401, 403):
+                raise
+            if exc.status is None:
+                raise _Unreachable(f"cannot reach the server at {api.server_address}") from exc
+            raise
+
+
+def _run(args: argparse.Namespace, work: Callable[[Api], Awaitable[dict[str, Any]]]) -> int:
+    """Connect, run ``work``, print its summary; map failures to one line and an exit code."""
+    from blobflow.api import Api, AuthError
+    from blobflow.project._download import DiskFullError
+
+    async def go() -> dict[str, Any]:
+        server, token = _credentials(args)
+        await _preflight(server, token)
+        async with Api(server, token) as api:
+            return await work(api)
+
+    try:
+        summary = run_sync(go)
+    except AuthError as exc:
+        return _fail(args, exc, EXIT_AUTH, f"the server refused the token ({exc.message})")
+    except _Unreachable as exc:
+        return _fail(args, exc, EXIT_UNREACHABLE, str(exc))
+    except DiskFullError as exc:
+        return _fail(args, exc, EXIT_DISK_FULL, str(exc))
+    except OSError as exc:
+        if exc.errno == 28:  # ENOSPC outside the download flow (packing, temp files)
+            return _fail(args, exc, EXIT_DISK_FULL, f"no space left on device ({exc})")
+        raise
+    text = summary.pop("_text", "")
+    if getattr(args, "json", False):
+        print(json.dumps(summary, sort_keys=True))
+    elif not args.quiet:
+        print(text)
+    return 0
+
+
+def _fail(args: argparse.Namespace, exc: BaseException, code: int, line: str) -> int:
+    if args.debug or os.environ.get("BLOBFLOW_DEBUG"):
+        raise exc
+    print(f"blobflow: error: {line}", file=sys.stderr)
+    return code
+
+
+# --- upload -----------------------------------------------------------------------------
+def _is_project(src: Path) -> bool:
+    return (src / "meta.json").is_file() or any(src.rglob("meta.json"))
+
+
+def _infer_meta(anns: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Classes and tags used by plain annotation files, so the server accepts them."""
+    classes: dict[str, str] = {}
+    tags: set[str] = set()
+    for ann in anns.values():
+        for obj in ann.get("objects") or []:
+            title = obj.get("classTitle")
+            if isinstance(title, str):
+                classes.setdefault(title, obj.get("geometryType") or "any")
+            tags.update(t.get("name") for t in obj.get("tags") or [] if t.get("name"))
+        tags.update(t.get("name") for t in ann.get("tags") or [] if t.get("name"))
+    palette = ["#E6194B", "#3CB44B", "#FFE119", "#4363D8", "#F58231", "#911EB4", "#46F0F0"]
+    return {
+        "classes": [
+            {"title": t, "shape": s, "color": palette[i % len(palette)]}
+            for i, (t, s) in enumerate(sorted(classes.items()))
+        ],
+        "tags": [{"name": n, "value_type": "none", "color": "#0F7B8A"} for n in sorted(tags)],
+    }
+
+
+def _pack_folder(src: Path, work: Path) -> Path:
+    """A plain image folder -> a temporary project: one blob, its offsets, annotations found
+    in ``<src>/ann/<name>.json`` or beside the images as ``<name>.json``."""
+    from blobflow.blob import archive_directory
+    from blobflow.project._local import OpenMode, Project, is_image_name
+
+    project = Project(work / src.resolve().name, OpenMode.CREATE)
+    tar = work / f"{src.resolve().name}.tar"
+
+    def wanted(path: str) -> bool:
+        rel = Path(path)
+        return is_image_name(rel.name) and "ann" not in rel.parts[:-1]
+
+    infos = archive_directory(src, tar, filter_func=wanted)
+    if not infos:
+        raise ProjectError(f"{src}: no images found (extensions: jpg, jpeg, png, bmp, webp, mpo)")
+    project.add_blob_file(tar, move=True)
+    ds = project.create_dataset("ds0")
+    ds.add_blob_offsets(tar.name, infos)
+    names = {i.name for i in infos}
+    anns: dict[str, dict[str, Any]] = {}
+    for candidate in [*src.rglob("*.json")]:
+        name = candidate.name[: -len(".json")]
+        if name in names and name not in anns:
+            loaded = json.loads(candidate.read_bytes())
+            if isinstance(loaded, dict):
+                anns[name] = loaded
+    if anns:
+        ds.write_anns(anns)
+        project.set_meta(_infer_meta(anns))
+    project.close()
+    return project.directory
+
+
+def _cmd_upload(args: argparse.Namespace) -> int:
+    from blobflow.project._upload import upload_project_async
+
+    src = Path(args.src)
+    if not src.is_dir():
+        raise ProjectError(f"folder not found: {src}")
+    name = args.project or src.resolve().name
+
+    async def work(api: Api) -> dict[str, Any]:
+        tmp: str | None = None
+        try:
+            root = src
+            if not await asyncio.to_thread(_is_project, src):
+                tmp = await asyncio.to_thread(tempfile.mkdtemp, prefix="blobflow-pack-")
+                root = await asyncio.to_thread(_pack_folder, src, Path(tmp))
+            res = await upload_project_async(
+                root, api, args.workspace, name,
+                project_id=args.project_id, progress=not args.quiet,
+            )  # fmt: skip
+        finally:
+            if tmp is not None:
+                await asyncio.to_thread(shutil.rmtree, tmp, True)
+        return {
+            "project_id": res.project_id,
+            "project_name": res.project_name,
+            "images": res.images,
+            "blob_images": res.blob_images,
+            "annotations": res.annotations,
+            "datasets": res.datasets,
+            "_text": f"uploaded {res.images} images to project {res.project_id} "
+            f"({res.project_name!r})",
+        }
+
+    return _run(args, work)
+
+
+# --- download ---------------------------------------------------------------------------
+def _cmd_download(args: argparse.Namespace) -> int:
+    from blobflow.project._download import download_fast_async
+
+    async def work(api: Api) -> dict[str, Any]:
+        res = await download_fast_async(
+            api, args.project_id, args.dest, extract=args.extract, progress=not args.quiet
+        )
+        return {
+            "project_id": res.project_id,
+            "directory": str(res.directory),
+            "images": res.images,
+            "blob_images": res.blob_images,
+            "blobs_downloaded": res.blobs_downloaded,
+            "blobs_skipped": res.blobs_skipped,
+            "extracted": res.extracted,
+            "datasets": res.datasets,
+            "_text": f"downloaded {res.images} images of project {res.project_id} to "
+            f"{res.directory} ({res.blobs_downloaded} blobs fetched, "
+            f"{res.blobs_skipped} already there)",
+        }
+
+    return _run(args, work)
+
+
+# --- import-blob ------------------------------------------------------------------------
+def _cmd_import_blob(args: argparse.Namespace) -> int:
+    from blobflow.blob import OFFSETS_PKL_SUFFIX, save_blob_offsets_pkl
+    from blobflow.project._quick_import import quick_import_async
+
+    tar = Path(args.tar)
+    if not tar.is_file():
+        raise ProjectError(f"file not found: {tar}")
+    if args.anns is not None and not Path(args.anns).is_dir():
+        raise ProjectError(f"annotation folder not found: {args.anns}")
+    meta = None
+    if args.meta is not None:
+        meta = json.loads(Path(args.meta).read_bytes())
+
+    async def work(api: Api) -> dict[str, Any]:
+        tmp: str | None = None
+        try:
+            offsets = Path(args.offsets) if args.offsets else None
+            beside = tar.with_name(tar.stem + OFFSETS_PKL_SUFFIX)
+            if offsets is None and not await asyncio.to_thread(beside.is_file):
+                tmp = await asyncio.to_thread(tempfile.mkdtemp, prefix="blobflow-offsets-")
+                offsets = Path(await asyncio.to_thread(save_blob_offsets_pkl, str(tar), tmp))
+            infos = await quick_import_async(
+                api, args.dataset, tar, offsets, args.anns, meta, progress=not args.quiet
+            )
+        finally:
+            if tmp is not None:
+                await asyncio.to_thread(shutil.rmtree, tmp, True)
+        return {
+            "dataset_id": args.dataset,
+            "images": len(infos),
+            "_text": f"imported {len(infos)} images into dataset {args.dataset}",
+        }
+
+    return _run(args, work)
+
+
+def add_transfer_commands(sub: Any) -> None:
+    """Add ``upload``, ``download`` and ``import-blob`` to the ``blobflow`` parser."""
+    p = sub.add_parser(
+        "upload",
+        help="upload a local project or a plain image folder",
+        description="Upload SRC: a Supervisely-format project (blob/ aware), or a plain folder "
+        "of images, packed into one blob on the fly (annotations from SRC/ann/<name>.json "
+        "or <name>.json beside the images).",
+    )
+    p.add_argument("src", metavar="SRC", help="project folder or image folder")
+    p.add_argument("--workspace", type=int, required=True, metavar="ID", help="workspace id")
+    p.add_argument("--project", metavar="NAME", help="project name (default: folder name)")
+    p.add_argument(
+        "--project-id", type=int, metavar="ID",
+        help="upload into this existing project; images already there are skipped (re-runs)",
+    )  # fmt: skip
+    _connection_args(p)
+    p.set_defaults(handler=_cmd_upload)
+
+    p = sub.add_parser(
+        "download",
+        help="download a project (blobs as blob/<id>.tar + offsets)",
+        description="Download a project in Supervisely format: blob images as blob/<id>.tar "
+        "and <dataset>/<id>_offsets.pkl, other images to img/, annotations to ann/. A re-run "
+        "into the same folder skips the blobs already verified.",
+    )
+    p.add_argument("project_id", type=int, metavar="PROJECT_ID")
+    p.add_argument("dest", metavar="DEST", help="destination folder")
+    p.add_argument("--extract", action="store_true", help="also write every image to img/")
+    _connection_args(p)
+    p.set_defaults(handler=_cmd_download)
+
+    p = sub.add_parser(
+        "import-blob",
+        help="import an existing blob .tar (+ offsets, annotations) into a dataset",
+        description="Upload TAR and its offsets to Team Files, register its images by offsets "
+        "and upload their annotations, pipelined (the SDK's quick_import).",
+    )
+    p.add_argument("tar", metavar="TAR")
+    p.add_argument("--dataset", type=int, required=True, metavar="ID", help="dataset id")
+    p.add_argument(
+        "--offsets", metavar="PKL",
+        help="offsets file (default: <tar stem>_offsets.pkl beside TAR, else computed)",
+    )  # fmt: skip
+    p.add_argument("--anns", metavar="DIR", help="folder of <image name>.json annotations")
+    p.add_argument("--meta", metavar="META_JSON", help="project meta to set first")
+    _connection_args(p)
+    p.set_defaults(handler=_cmd_import_blob)

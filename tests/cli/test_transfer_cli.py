@@ -1,0 +1,231 @@
+"""``blobflow upload / download / import-blob`` against a real reference server.
+
+The server runs in this process, on its own event loop in a background thread, because each
+CLI invocation runs (and closes) its own loop in the test thread, as it does for a user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from project._projtools import make_image_folder
+
+from blobflow.blob import archive_directory
+from blobflow.cli import main
+
+
+class _ThreadServer:
+    def __init__(self, data_dir: Path) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self.handle: Any = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(data_dir,), daemon=True)
+
+    def _run(self, data_dir: Path) -> None:
+        from blobflow.server import serve_in_process
+
+        async def serve() -> None:
+            self._stop = asyncio.Event()
+            try:
+                async with serve_in_process(data_dir, token="cli-token") as handle:
+                    self.handle = handle
+                    self._started.set()
+                    await self._stop.wait()
+            except BaseException as exc:  # surface start-up failures to the test
+                self.error = exc
+                self._started.set()
+
+        self.loop.run_until_complete(serve())
+
+    def __enter__(self) -> Any:
+        self.thread.start()
+        self._started.wait(30)
+        if self.error is not None:
+            raise self.error
+        return self.handle
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._stop is not None
+        self.loop.call_soon_threadsafe(self._stop.set)
+        self.thread.join(30)
+        self.loop.close()
+
+
+@pytest.fixture
+def live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    with _ThreadServer(tmp_path / "server-data") as handle:
+        monkeypatch.setenv("SERVER_ADDRESS", handle.address)
+        monkeypatch.setenv("API_TOKEN", handle.token)
+        monkeypatch.chdir(tmp_path)
+        yield handle
+
+
+def _json_run(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
+    code = main([*argv, "--json", "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_upload_folder_then_download_extract(
+    live: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    images = make_image_folder(tmp_path / "photos", 25, "ph")
+    ann_dir = tmp_path / "photos" / "ann"
+    ann_dir.mkdir()
+    box = {
+        "classTitle": "cat",
+        "geometryType": "rectangle",
+        "tags": [],
+        "points": {"exterior": [[1, 1], [4, 4]], "interior": []},
+    }
+    ann = {"size": {"height": 16, "width": 20}, "tags": [], "objects": [box]}
+    (ann_dir / "ph_0001.png.json").write_text(json.dumps(ann))
+    up = _json_run(capsys, "upload", "photos", "--workspace", str(live.workspace_id))
+    assert up["images"] == 25 and up["blob_images"] == 25 and up["annotations"] == 1
+    assert up["project_name"] == "photos"
+    down = _json_run(capsys, "download", str(up["project_id"]), "out", "--extract")
+    assert down["images"] == 25 and down["extracted"] == 25
+    assert _tree(tmp_path / "out" / "ds0" / "img") == images
+    got = json.loads((tmp_path / "out" / "ds0" / "ann" / "ph_0001.png.json").read_text())
+    assert got["objects"][0]["classTitle"] == "cat"
+    # a second download into the same folder skips the verified blob
+    again = _json_run(capsys, "download", str(up["project_id"]), "out")
+    assert again["blobs_skipped"] == 1 and again["blobs_downloaded"] == 0
+
+
+def test_upload_project_and_rerun_into_it(
+    live: Any, tmp_path: Path, sdk_fixtures: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = str(sdk_fixtures / "project-blob")
+    ws = str(live.workspace_id)
+    up = _json_run(capsys, "upload", src, "--workspace", ws, "--project", "fx")
+    assert up["images"] == 12 and up["project_name"] == "fx"
+    again = _json_run(
+        capsys, "upload", src, "--workspace", ws, "--project-id", str(up["project_id"])
+    )
+    assert again["project_id"] == up["project_id"] and again["images"] == 12
+    down = _json_run(capsys, "download", str(up["project_id"]), "out")
+    assert down["images"] == 12  # skip kept one copy of each image
+
+
+def test_import_blob(live: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from blobflow.project import Project
+
+    images = make_image_folder(tmp_path / "imgs", 7, "ib")
+    archive_directory(tmp_path / "imgs", tmp_path / "pack.tar")  # no offsets file: computed
+    project_id, ds_id = asyncio.run(_make_dataset(live))
+    res = _json_run(capsys, "import-blob", "pack.tar", "--dataset", str(ds_id))
+    assert res["images"] == 7
+    again = _json_run(capsys, "import-blob", "pack.tar", "--dataset", str(ds_id))
+    assert again["images"] == 7
+    down = _json_run(capsys, "download", str(project_id), "o")
+    assert down["images"] == 7  # the re-run skipped, nothing duplicated
+    with Project(tmp_path / "o") as project:
+        ds = project.datasets[0]
+        assert {n: ds.get_img_bytes(n) for n in ds.get_items_names()} == images
+
+
+async def _make_dataset(live: Any) -> tuple[int, int]:
+    from blobflow.api import Api
+
+    async with Api(live.address, live.token) as api:
+        proj = await api.project.create(live.workspace_id, "imp")
+        assert proj.id is not None
+        ds = await api.dataset.create(proj.id, "ds")
+        assert ds.id is not None
+        return proj.id, ds.id
+
+
+def _error_run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err  # one clear line, no traceback
+    assert "Traceback" not in err
+    return code, lines[0]
+
+
+def test_wrong_token_is_exit_3(live: Any, tmp_path: Path, capsys: Any) -> None:
+    make_image_folder(tmp_path / "p", 2)
+    code, line = _error_run(
+        capsys, "upload", "p", "--workspace", "1", "--token", "wrong", "--quiet"
+    )
+    assert code == 3 and "token" in line
+
+
+def test_unreachable_server_is_exit_4(tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.chdir(tmp_path)
+    code, line = _error_run(
+        capsys, "download", "1", "out", "--server", f"http://127.0.0.1:{port}",
+        "--token", "t", "--quiet",
+    )  # fmt: skip
+    assert code == 4 and "reach" in line
+
+
+def test_missing_folder_and_duplicates_are_one_line(live: Any, tmp_path: Path, capsys: Any) -> None:
+    code, line = _error_run(capsys, "upload", "nope", "--workspace", "1", "--quiet")
+    assert code == 1 and "nope" in line
+    dup = tmp_path / "dup"
+    (dup / "a").mkdir(parents=True)
+    (dup / "b").mkdir()
+    (dup / "a" / "x.png").write_bytes(b"1")
+    (dup / "b" / "x.png").write_bytes(b"2")
+    code, line = _error_run(capsys, "upload", "dup", "--workspace", "1", "--quiet")
+    assert code == 1 and "x.png" in line
+
+
+def test_dotenv_supplies_server_and_token(
+    live: Any, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SERVER_ADDRESS")
+    monkeypatch.delenv("API_TOKEN")
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/supervisely.env of the real user
+    make_image_folder(tmp_path / "e", 3)
+    (tmp_path / ".env").write_text(f'SERVER_ADDRESS="{live.address}"\nAPI_TOKEN={live.token}\n')
+    res = _json_run(capsys, "upload", "e", "--workspace", str(live.workspace_id))
+    assert res["images"] == 3
+    (tmp_path / ".env").unlink()
+    code, line = _error_run(capsys, "upload", "e", "--workspace", "1", "--quiet")
+    assert code == 1 and "SERVER_ADDRESS" in line
+
+
+@pytest.mark.slow
+def test_30000_images_round_trip(
+    live: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """30,000 small images: folder -> blob -> server -> blob -> img/, byte-identical."""
+    src = tmp_path / "many"
+    src.mkdir()
+    rng = __import__("random").Random(7)
+    expected = {}
+    for i in range(30_000):
+        data = rng.randbytes(rng.randint(60, 200))
+        name = f"im_{i:05d}.png"
+        (src / name).write_bytes(data)
+        expected[name] = data
+    up = _json_run(capsys, "upload", "many", "--workspace", str(live.workspace_id))
+    assert up["images"] == 30_000 and up["blob_images"] == 30_000
+    down = _json_run(capsys, "download", str(up["project_id"]), "back", "--extract")
+    assert down["images"] == 30_000 and down["extracted"] == 30_000
+    img = tmp_path / "back" / "ds0" / "img"
+    assert len(os.listdir(img)) == 30_000
+    assert all((img / n).read_bytes() == d for n, d in expected.items())
