@@ -31,6 +31,18 @@ from blobflow.blob import (
     get_file_offsets_batch_generator,
     save_blob_offsets_pkl,
 )
+from blobflow.project import (
+    Dataset,
+    OpenMode,
+    Project,
+    ProjectError,
+    download_fast,
+    download_fast_async,
+    quick_import,
+    quick_import_async,
+    upload_project,
+    upload_project_async,
+)
 
 __version__ = "0.1.0"
 
@@ -64,4 +76,15 @@ __all__ = [
     "TeamInfo",
     "WorkspaceInfo",
     "AnnotationInfo",
+    # local projects and project flows (blobflow.project)
+    "Project",
+    "Dataset",
+    "OpenMode",
+    "ProjectError",
+    "upload_project",
+    "upload_project_async",
+    "download_fast",
+    "download_fast_async",
+    "quick_import",
+    "quick_import_async",
 ]
