@@ -229,3 +229,54 @@ def test_30000_images_round_trip(
     img = tmp_path / "back" / "ds0" / "img"
     assert len(os.listdir(img)) == 30_000
     assert all((img / n).read_bytes() == d for n, d in expected.items())
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs: a real full disk (needs root, as in the CI container)."""
+    import subprocess
+
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill up (needs root): {proc.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_full_disk_is_exit_5_and_leaves_no_partial_files(
+    live: Any, tmp_path: Path, tiny_disk: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "big"
+    src.mkdir()
+    for i in range(40):  # ~1.2 MB of incompressible images: does not fit in 256 KiB
+        (src / f"b_{i:02d}.png").write_bytes(os.urandom(30_000))
+    up = _json_run(capsys, "upload", "big", "--workspace", str(live.workspace_id))
+    dest = tiny_disk / "out"
+    code, line = _error_run(capsys, "download", str(up["project_id"]), str(dest), "--quiet")
+    assert code == 5 and "no space left" in line
+    leftovers = [p.name for p in dest.rglob("*") if p.is_file() and "part" in p.name]
+    leftovers += [p.name for p in dest.rglob("*.tmp")]
+    assert leftovers == []
+    assert not (dest / "blob").exists() or list((dest / "blob").iterdir()) == []
+
+
+def test_project_with_duplicate_names_is_one_line(
+    live: Any, tmp_path: Path, sdk_fixtures: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    proj = tmp_path / "dups"
+    shutil.copytree(sdk_fixtures / "project-blob", proj)
+    (proj / "ds0").chmod(0o755)
+    (proj / "ds0" / "img").mkdir()
+    (proj / "ds0" / "img" / "img_003.jpg").write_bytes(b"not the blob's copy")
+    code, line = _error_run(capsys, "upload", "dups", "--workspace", "1", "--quiet")
+    assert code == 1 and "img_003.jpg" in line and "ds0" in line
