@@ -6,6 +6,7 @@ import io
 import os
 import tarfile
 
+
 def tar_bytes(
     members: list[tuple[tarfile.TarInfo, bytes | None]], fmt: int = tarfile.PAX_FORMAT
 ) -> bytes:

@@ -22,5 +22,3 @@ def make_tree(tmp_path: Path) -> Callable[[dict[str, bytes]], Path]:
         return root
 
     return make
-
-

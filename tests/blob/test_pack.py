@@ -1,4 +1,4 @@
-"""archive_directory / archive_directory_parts: one-pass packing, offsets, determinism, bad input."""
+"""archive_directory(_parts): one-pass packing, offsets, determinism, bad input."""
 
 from __future__ import annotations
 
@@ -159,10 +159,12 @@ def test_large_file_spans_several_reads(make_tree: Tree, tmp_path: Path) -> None
 
 def test_split_by_members(make_tree: Tree, tmp_path: Path) -> None:
     src = make_tree({f"{i:02d}.png": _data(600, i) for i in range(7)})
-    parts = archive_directory_parts(
-        src, tmp_path / "blob.tar", max_members=3, offsets_dir=tmp_path
-    )
-    assert [Path(p.tar_path).name for p in parts] == ["blob_001.tar", "blob_002.tar", "blob_003.tar"]
+    parts = archive_directory_parts(src, tmp_path / "blob.tar", max_members=3, offsets_dir=tmp_path)
+    assert [Path(p.tar_path).name for p in parts] == [
+        "blob_001.tar",
+        "blob_002.tar",
+        "blob_003.tar",
+    ]
     assert [len(p.infos) for p in parts] == [3, 3, 1]
     assert not (tmp_path / "blob.tar").exists()
     names = []
@@ -178,13 +180,15 @@ def test_split_by_members(make_tree: Tree, tmp_path: Path) -> None:
 
 
 def test_split_by_bytes(make_tree: Tree, tmp_path: Path) -> None:
-    src = make_tree({f"{i:02d}.png": _data(5000, i) for i in range(10)} | {"big.png": _data(50_000)})
+    src = make_tree(
+        {f"{i:02d}.png": _data(5000, i) for i in range(10)} | {"big.png": _data(50_000)}
+    )
     limit = 20 * 1024
     parts = archive_directory_parts(src, tmp_path / "s.tar", max_bytes=limit)
     sizes = [os.path.getsize(p.tar_path) for p in parts]
     big = [p for p in parts if any(i.name == "big.png" for i in p.infos)]
     assert len(big) == 1 and len(big[0].infos) == 1  # too big for any part: alone
-    assert all(s <= limit for p, s in zip(parts, sizes) if p is not big[0])
+    assert all(s <= limit for p, s in zip(parts, sizes, strict=True) if p is not big[0])
     assert sum(len(p.infos) for p in parts) == 11
     for p in parts:
         assert [(i.name, i.offset_start, i.offset_end) for i in p.infos] == tarfile_offsets(

@@ -73,7 +73,9 @@ def test_sdk_jpg_only_filter(sdk_fixtures: Path) -> None:
 def test_save_blob_offsets_pkl_bytes_equal_sdk_file(sdk_fixtures: Path, tmp_path: Path) -> None:
     out = save_blob_offsets_pkl(sdk_fixtures / "blob" / "small_images.tar", tmp_path)
     assert out == str(tmp_path / "small_images_offsets.pkl")
-    assert Path(out).read_bytes() == (sdk_fixtures / "blob" / "small_images_offsets.pkl").read_bytes()
+    assert (
+        Path(out).read_bytes() == (sdk_fixtures / "blob" / "small_images_offsets.pkl").read_bytes()
+    )
 
 
 def test_dicts_have_sdk_shape(sdk_fixtures: Path) -> None:
@@ -216,7 +218,9 @@ def test_absolute_member_name_is_an_error(tmp_path: Path) -> None:
         (tarfile.FIFOTYPE, "FIFO"),
     ],
 )
-def test_links_and_devices_are_errors_or_skipped(tmp_path: Path, typeflag: bytes, kind: str) -> None:
+def test_links_and_devices_are_errors_or_skipped(
+    tmp_path: Path, typeflag: bytes, kind: str
+) -> None:
     special = tarfile.TarInfo("special.png")
     special.type = typeflag
     if typeflag in (tarfile.SYMTYPE, tarfile.LNKTYPE):
