@@ -316,3 +316,26 @@ def test_download_blob_project(
     img_files = sorted(p.name for d in img_dirs for p in d.glob("*"))
     expected_files = sorted([*source_sha256, *jpgs_only(source_sha256)])
     assert img_files == ([] if blob else expected_files)
+
+
+def test_blob_dataset_past_one_page(run_sdk: RunSdk, sdk_server: Any, tmp_path: Path) -> None:
+    """More blob images than one page of images.list: the SDK's listings (sync pages and
+    download_fast's probe + parallel pages from itemsCount) must see every image."""
+    count = 1500
+    result = run_sdk(
+        "many_images",
+        workspace_id=sdk_server.workspace_id,
+        team_id=sdk_server.team_id,
+        count=count,
+        work_dir=str(tmp_path / "work"),
+        dest_dir=str(tmp_path / "downloaded"),
+    )
+    assert result["per_page"] < count, "the dataset must span several pages"
+    assert result["listed"] == count
+    assert result["items_count"] == count
+    assert not result["switched_to_sync"], result["log"]
+    local = result["local"]
+    assert list(local["blob_files"].values()) == [result["tar_sha256"]]
+    items = local["datasets"]["ds0"]["items"]
+    assert {name: item["sha256"] for name, item in items.items()} == result["source"]
+    assert all(item["from_blob"] and item["ann"]["objects"] == [] for item in items.values())
