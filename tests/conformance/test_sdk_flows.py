@@ -223,7 +223,16 @@ def test_upload_paths_and_annotation_round_trips(
             assert info["hash"] == b64_sha256(source_images[info["name"]])
             assert info["size"] == source_images[info["name"]].stat().st_size
             assert info["related_data_id"] is None  # a regular image, not a blob one
-    assert result["items_count"] == [len(names), len(names)]
+    # a partly conflicting batch with rename: conflicting names renamed, the rest as sent
+    half = len(names) // 2
+    partial = result["partial"]
+    assert [i["name"] for i in partial[half:]] == [f"new_{n}" for n in names[half:]]
+    for info, name in zip(partial[:half], names[:half], strict=True):
+        m = RENAMED.match(info["name"])
+        assert m and m["stem"] + m["ext"] == name, info["name"]
+    for info, name in zip(partial, names, strict=True):
+        assert info["hash"] == b64_sha256(source_images[name])
+    assert result["items_count"] == [2 * len(names), len(names)]
     expected = [source_sha256[n] for n in names]
     assert result["bulk_sha256"] == expected
     assert result["async_sha256"] == expected

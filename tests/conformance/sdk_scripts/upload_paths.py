@@ -22,6 +22,11 @@ def flow(api: sly.Api, args: dict[str, Any]) -> dict[str, Any]:
     # Same bytes again: every hash is now known to the server, so no bytes travel.
     second = api.image.upload_paths(ds_b.id, names, paths)
     ids = [i.id for i in first]
+    # Half of the names conflict: the server must list exactly those and insert nothing else,
+    # the SDK renames them and retries the batch.
+    half = len(names) // 2
+    mixed = names[:half] + [f"new_{n}" for n in names[half:]]
+    partial = api.image.upload_paths(ds_a.id, mixed, paths, conflict_resolution="rename")
 
     bulk = api.image.download_bytes(ds_a.id, ids)  # images.bulk.download (multipart)
     single = [api.image.download_np(ids[0]).shape]  # images.download
@@ -37,6 +42,7 @@ def flow(api: sly.Api, args: dict[str, Any]) -> dict[str, Any]:
     return {
         "first": [image_info_dict(i) for i in first],
         "second": [image_info_dict(i) for i in second],
+        "partial": [image_info_dict(i) for i in partial],
         "bulk_sha256": [sha256_hex(b) for b in bulk],
         "async_sha256": [sha256_hex(b) for b in many],
         "np_shape": list(single[0]),
