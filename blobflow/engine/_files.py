@@ -7,9 +7,10 @@ temporary name and renamed, so a crash never leaves a half-written file under it
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import posixpath
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import islice
 from pathlib import Path
 from typing import TypeVar
@@ -26,14 +27,34 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 DEFAULT_BATCH = 1000
+#: executor calls in flight: file creation is metadata-bound and scales with a few threads
+DEFAULT_THREADS = 4
 
 
 def batched(items: Iterable[T], size: int) -> Iterable[list[T]]:
     it = iter(items)
     while chunk := list(islice(it, size)):
         yield chunk
+
+
+def _spread(items: Sequence[T], batch_size: int, threads: int) -> list[list[T]]:
+    """Batches of at most ``batch_size`` that give each of ``threads`` workers a share."""
+    size = max(1, min(batch_size, -(-len(items) // max(1, threads))))
+    return list(batched(items, size))
+
+
+async def _in_threads(calls: Sequence[Callable[[], R]], threads: int) -> list[R]:
+    """Run sync callables in worker threads, at most ``threads`` at once; results in order."""
+    sem = asyncio.Semaphore(max(1, threads))
+
+    async def one(call: Callable[[], R]) -> R:
+        async with sem:
+            return await asyncio.to_thread(call)
+
+    return list(await asyncio.gather(*(one(c) for c in calls)))
 
 
 def write_file_atomic(path: str | os.PathLike[str], data: bytes) -> None:
@@ -63,13 +84,18 @@ def _write_batch(items: Sequence[tuple[str | os.PathLike[str], bytes]]) -> None:
 
 
 async def write_files(
-    items: Iterable[tuple[str | os.PathLike[str], bytes]], batch_size: int = DEFAULT_BATCH
+    items: Iterable[tuple[str | os.PathLike[str], bytes]],
+    batch_size: int = DEFAULT_BATCH,
+    threads: int = DEFAULT_THREADS,
 ) -> int:
-    """Write ``(path, bytes)`` pairs, ``batch_size`` files per executor call; returns the count."""
+    """Write ``(path, bytes)`` pairs, at most ``batch_size`` files per executor call and
+    ``threads`` calls at once; returns the count.
+    """
     n = 0
-    for chunk in batched(items, batch_size):
-        await asyncio.to_thread(_write_batch, chunk)
-        n += len(chunk)
+    for group in batched(items, batch_size * threads):
+        chunks = _spread(group, batch_size, threads)
+        await _in_threads([functools.partial(_write_batch, c) for c in chunks], threads)
+        n += len(group)
     return n
 
 
@@ -82,12 +108,18 @@ def _read_batch(paths: Sequence[str | os.PathLike[str]]) -> list[bytes]:
 
 
 async def read_files(
-    paths: Sequence[str | os.PathLike[str]], batch_size: int = DEFAULT_BATCH
+    paths: Sequence[str | os.PathLike[str]],
+    batch_size: int = DEFAULT_BATCH,
+    threads: int = DEFAULT_THREADS,
 ) -> list[bytes]:
-    """Read many small files, ``batch_size`` per executor call, in order."""
+    """Read many small files, at most ``batch_size`` per executor call, in order."""
     out: list[bytes] = []
-    for chunk in batched(paths, batch_size):
-        out.extend(await asyncio.to_thread(_read_batch, chunk))
+    for group in batched(paths, batch_size * threads):
+        chunks = _spread(group, batch_size, threads)
+        for datas in await _in_threads(
+            [functools.partial(_read_batch, c) for c in chunks], threads
+        ):
+            out.extend(datas)
     return out
 
 
@@ -127,19 +159,22 @@ async def extract_ranges(
     dest_dir: str | os.PathLike[str],
     entries: Iterable[tuple[str, int, int]],
     batch_size: int = DEFAULT_BATCH,
+    threads: int = DEFAULT_THREADS,
 ) -> int:
     """Slice ``(name, start, end)`` byte ranges out of a blob into ``dest_dir/<name>`` files.
 
-    One executor call per ``batch_size`` images (one open of the tar, ``pread`` per image);
-    names are checked so none escapes ``dest_dir``.
+    One executor call per at most ``batch_size`` images (one open of the tar, ``pread`` per
+    image), ``threads`` calls at once; names are checked so none escapes ``dest_dir``.
     """
     tar = os.fspath(tar_path)
     size = (await asyncio.to_thread(os.stat, tar)).st_size
     dest = os.fspath(Path(dest_dir))
     n = 0
-    for chunk in batched(entries, batch_size):
-        for name, _, _ in chunk:
+    for group in batched(entries, batch_size * threads):
+        for name, _, _ in group:
             safe_member_name(name)
-        await asyncio.to_thread(_extract_batch, tar, dest, chunk, size)
-        n += len(chunk)
+        chunks = _spread(group, batch_size, threads)
+        calls = [functools.partial(_extract_batch, tar, dest, c, size) for c in chunks]
+        await _in_threads(calls, threads)
+        n += len(group)
     return n

@@ -28,11 +28,11 @@ async def test_write_and_read_files_batched(
 
     monkeypatch.setattr(asyncio, "to_thread", counting)
     items = [(tmp_path / "d" / f"{i}.png", bytes([i % 256]) * 4000) for i in range(2500)]
-    assert await write_files(items, batch_size=1000) == 2500
-    assert calls == 3  # one executor call per 1,000 files, never one per file
+    assert await write_files(items, batch_size=1000, threads=4) == 2500
+    assert calls == 4  # 2,500 files spread over 4 executor calls, never one call per file
     calls = 0
-    datas = await read_files([p for p, _ in items], batch_size=1000)
-    assert datas == [d for _, d in items] and calls == 3
+    datas = await read_files([p for p, _ in items], batch_size=1000, threads=1)
+    assert datas == [d for _, d in items] and calls == 3  # at most 1,000 files per call
     assert not list((tmp_path / "d").glob("*.tmp"))
 
 
