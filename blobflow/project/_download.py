@@ -154,19 +154,42 @@ def _write_offsets(ds: Dataset, blob_id: int, infos: list[ImageInfo], extract: b
     ds.add_blob_offsets(str(blob_id), entries)
 
 
+def _write_ann_chunk(
+    ds: Dataset, chunk: list[ImageInfo], anns: dict[int | None, Any], save_image_info: bool
+) -> None:
+    ds.write_anns({i.name: anns.get(i.id) or {} for i in chunk if i.name is not None})
+    if save_image_info:
+        ds.write_image_infos({i.name: i._asdict() for i in chunk if i.name is not None})
+
+
+async def _write_and_count(
+    ds: Dataset, chunk: list[ImageInfo], anns: dict[int | None, Any], info: bool, pbar: Any
+) -> None:
+    await asyncio.to_thread(_write_ann_chunk, ds, chunk, anns, info)
+    pbar.update(len(chunk))
+
+
 async def _download_anns(
     api: Api, ds: Dataset, ds_id: int, infos: list[ImageInfo], save_image_info: bool, pbar: Any
 ) -> None:
-    for chunk in batched(infos, _ANN_CHUNK):
-        ids = [i.id for i in chunk if i.id is not None]
-        anns = await api.annotation.download_batch(ds_id, ids)
-        by_id = {a.image_id: a.annotation for a in anns}
-        payload = {i.name: by_id.get(i.id) or {} for i in chunk if i.name is not None}
-        await asyncio.to_thread(ds.write_anns, payload)
-        if save_image_info:
-            dumps = {i.name: i._asdict() for i in chunk if i.name is not None}
-            await asyncio.to_thread(ds.write_image_infos, dumps)
-        pbar.update(len(chunk))
+    """Fetch annotations chunk by chunk; a chunk is written (one executor call) while the
+    next one is fetched."""
+    writing: asyncio.Future[None] | None = None
+    try:
+        for chunk in batched(infos, _ANN_CHUNK):
+            ids = [i.id for i in chunk if i.id is not None]
+            got = await api.annotation.download_batch(ds_id, ids)
+            if writing is not None:
+                await writing
+            by_id = {a.image_id: a.annotation for a in got}
+            writing = asyncio.ensure_future(
+                _write_and_count(ds, chunk, by_id, save_image_info, pbar)
+            )
+        if writing is not None:
+            await writing
+    finally:
+        if writing is not None and not writing.done():
+            await asyncio.gather(writing, return_exceptions=True)
 
 
 def _missing_regular(ds: Dataset, infos: list[ImageInfo]) -> list[ImageInfo]:
@@ -182,9 +205,45 @@ def _missing_regular(ds: Dataset, infos: list[ImageInfo]) -> list[ImageInfo]:
     return out
 
 
+async def _blob_images(
+    api: Api, ds: Dataset, blob_images: dict[int, list[ImageInfo]], dest: Path, extract: bool
+) -> int:
+    """Offsets files (or, extracting, img/ files sliced from the blobs); returns extracted."""
+    extracted = 0
+    for blob_id, infos in blob_images.items():
+        # A folder an earlier run extracted keeps its img/ layout (offsets would double names).
+        on_disk = ds.regular_set
+        here = extract or any(i.name in on_disk for i in infos)
+        await asyncio.to_thread(_write_offsets, ds, blob_id, infos, here)
+        if here:
+            entries = [(i.name, i.offset_start, i.offset_end) for i in infos]
+            extracted += await extract_ranges(
+                dest / "blob" / f"{blob_id}.tar",
+                ds.img_dir,
+                entries,  # type: ignore[arg-type]
+                api.config.extract_batch,
+            )
+    return extracted
+
+
+async def _regular_images(
+    api: Api, ds: Dataset, ds_id: int, regular: list[ImageInfo], show: bool
+) -> None:
+    # A re-run keeps regular images already on disk with the server's size.
+    regular = await asyncio.to_thread(_missing_regular, ds, regular)
+    if not regular:
+        return
+    rbar = bar(f"Downloading images of {ds.name!r}", len(regular), enabled=show)
+    try:
+        ids = [i.id for i in regular]
+        paths = [ds.img_dir / (i.name or str(i.id)) for i in regular]
+        await api.image.download_paths(ds_id, ids, paths, rbar)  # type: ignore[arg-type]
+    finally:
+        rbar.close()
+
+
 async def _download_dataset(
     api: Api,
-    project_id: int,
     ds: Dataset,
     ds_id: int,
     images: list[ImageInfo],
@@ -195,38 +254,21 @@ async def _download_dataset(
     result: DownloadResult,
     show: bool,
 ) -> None:
-    for blob_id, infos in blob_images.items():
-        # A folder an earlier run extracted keeps its img/ layout (offsets would double names).
-        on_disk = ds.regular_set
-        here = extract or any(i.name in on_disk for i in infos)
-        await asyncio.to_thread(_write_offsets, ds, blob_id, infos, here)
-        if here:
-            entries = [(i.name, i.offset_start, i.offset_end) for i in infos]
-            result.extracted += await extract_ranges(
-                dest / "blob" / f"{blob_id}.tar",
-                ds.img_dir,
-                entries,  # type: ignore[arg-type]
-                api.config.extract_batch,
-            )
-        result.blob_images += len(infos)
+    """Blob images, regular images and annotations of one dataset, concurrently."""
     in_blob = {i.id for infos in blob_images.values() for i in infos}
     regular = [i for i in images if i.id not in in_blob]
-    # A re-run keeps regular images already on disk with the server's size.
-    regular = await asyncio.to_thread(_missing_regular, ds, regular)
-    if regular:
-        rbar = bar(f"Downloading images of {ds.name!r}", len(regular), enabled=show)
-        try:
-            ids = [i.id for i in regular]
-            paths = [ds.img_dir / (i.name or str(i.id)) for i in regular]
-            await api.image.download_paths(ds_id, ids, paths, rbar)  # type: ignore[arg-type]
-        finally:
-            rbar.close()
-    result.images += len(images)
     abar = bar(f"Downloading annotations of {ds.name!r}", len(images), enabled=show)
     try:
-        await _download_anns(api, ds, ds_id, images, save_image_info, abar)
+        extracted, _, _ = await asyncio.gather(
+            _blob_images(api, ds, blob_images, dest, extract),
+            _regular_images(api, ds, ds_id, regular, show),
+            _download_anns(api, ds, ds_id, images, save_image_info, abar),
+        )
     finally:
         abar.close()
+    result.extracted += extracted
+    result.blob_images += len(in_blob)
+    result.images += len(images)
 
 
 async def download_fast_async(
@@ -309,7 +351,7 @@ async def _download(
             if download_blob_files and rid is not None and rid in blobs:
                 by_blob.setdefault(rid, []).append(img)
         await _download_dataset(
-            api, project_id, ds, info.id, images, by_blob, dest, extract, save_image_info,
+            api, ds, info.id, images, by_blob, dest, extract, save_image_info,
             result, show,
         )  # fmt: skip
     if readme:
