@@ -295,6 +295,9 @@ def archive_directory_parts(
     if not os.path.isdir(src):
         raise BlobFormatError(f"{src}: not a directory")
     files, dirs = _collect(src, filter_func, follow_symlinks)
+    if not files:
+        what = "no file passes filter_func" if filter_func is not None else "no files"
+        raise BlobFormatError(f"{src}: nothing to pack ({what})")
     split = max_bytes is not None or max_members is not None
     with contextlib.ExitStack() as stack:
 

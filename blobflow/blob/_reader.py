@@ -49,12 +49,14 @@ class BlobReader(Mapping[str, bytes]):
         start_arr = np.asarray(starts, dtype=np.int64)
         end_arr = np.asarray(ends, dtype=np.int64)
         del starts, ends
-        # tar order; the stable sort keeps the offsets order among equal starts
-        order = np.argsort(start_arr, kind="stable")
-        self._starts = start_arr[order]
-        self._ends = end_arr[order]
-        self._names = [names[i] for i in order.tolist()]
-        self._index = {name: i for i, name in enumerate(self._names)}  # last one wins
+        # a name listed twice: the last entry wins, as in the SDK's get_blob_img_bytes
+        last = {name: i for i, name in enumerate(names)}
+        keep = np.sort(np.fromiter(last.values(), dtype=np.int64, count=len(last)))
+        keep = keep[np.argsort(start_arr[keep], kind="stable")]  # tar order, ties: input order
+        self._starts = start_arr[keep]
+        self._ends = end_arr[keep]
+        self._names = [names[i] for i in keep.tolist()]
+        self._index = {name: i for i, name in enumerate(self._names)}
         with open(self.tar_path, "rb") as f:
             self._size = os.fstat(f.fileno()).st_size
             if self._size == 0:
@@ -90,10 +92,7 @@ class BlobReader(Mapping[str, bytes]):
 
     def __iter__(self) -> Iterator[str]:
         """Image names in tar order."""
-        seen = self._index
-        for i, name in enumerate(self._names):
-            if seen[name] == i:  # a name listed twice is yielded once (its winning entry)
-                yield name
+        return iter(self._names)
 
     def __len__(self) -> int:
         return len(self._index)

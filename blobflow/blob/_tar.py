@@ -255,7 +255,8 @@ def _walk(mm: mmap.mmap, total: int, path: str) -> Iterator[list[_Member]]:
     group: list[_Member] = []
     no_data = _NO_DATA
     ext_types = (_GNU_LONGNAME, _GNU_LONGLINK, _PAX_LOCAL, _PAX_GLOBAL, _PAX_SOLARIS)
-    _verify_checksums(mm, [0], path)  # "not a tar" / "compressed" comes first
+    if mm[:BLOCK] != ZERO_BLOCK:  # (all zeros: an empty archive, as GNU tar reads it)
+        _verify_checksums(mm, [0], path)  # "not a tar" / "compressed" comes first
     while True:
         if pos + BLOCK > total:
             what = "member header cut off" if pos < total else "no end-of-archive marker"

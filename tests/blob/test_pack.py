@@ -217,3 +217,13 @@ def test_gnu_tar_lists_and_extracts_our_blob(make_tree: Tree, tmp_path: Path) ->
     subprocess.run(["tar", "xf", str(tmp_path / "g.tar"), "-C", str(out)], check=True)
     for rel, data in files.items():
         assert (out / rel).read_bytes() == data
+
+
+def test_nothing_to_pack_is_an_error(make_tree: Tree, tmp_path: Path) -> None:
+    src = make_tree({"a.png": b"a"})
+    with pytest.raises(BlobFormatError, match="nothing to pack"):
+        archive_directory(src, tmp_path / "n.tar", filter_func=lambda rel: False)
+    (tmp_path / "emptydir").mkdir()
+    with pytest.raises(BlobFormatError, match="nothing to pack"):
+        archive_directory(tmp_path / "emptydir", tmp_path / "n.tar")
+    assert not (tmp_path / "n.tar").exists()

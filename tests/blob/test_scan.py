@@ -318,3 +318,8 @@ def test_iter_tar_members_reports_every_member(sdk_fixtures: Path) -> None:
 def test_bad_output_format() -> None:
     with pytest.raises(ValueError, match="output_format"):
         get_file_offsets_batch_generator("x.tar", output_format="lists")  # type: ignore[call-overload]
+
+
+def test_all_zero_archive_is_empty(tmp_path: Path) -> None:
+    tar = _write(tmp_path, bytes(10240))  # what GNU tar writes for an empty archive
+    assert _objects(tar) == []
