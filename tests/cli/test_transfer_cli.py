@@ -280,3 +280,39 @@ def test_project_with_duplicate_names_is_one_line(
     (proj / "ds0" / "img" / "img_003.jpg").write_bytes(b"not the blob's copy")
     code, line = _error_run(capsys, "upload", "dups", "--workspace", "1", "--quiet")
     assert code == 1 and "img_003.jpg" in line and "ds0" in line
+
+
+def test_interrupted_upload_resumes_with_project_id(
+    live: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from blobflow.api._annotation import AnnotationApi
+
+    images = make_image_folder(tmp_path / "photos", 12, "r")
+    (tmp_path / "photos" / "ann").mkdir()
+    for name in images:
+        ann = {"size": {"height": 16, "width": 20}, "tags": [], "objects": []}
+        (tmp_path / "photos" / "ann" / f"{name}.json").write_text(json.dumps(ann))
+
+    async def ctrl_c(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt  # the user presses Ctrl-C once images are registered
+
+    with monkeypatch.context() as m:
+        m.setattr(AnnotationApi, "upload_jsons", ctrl_c)
+        code = main(["upload", "photos", "--workspace", str(live.workspace_id), "--quiet"])
+    capsys.readouterr()
+    assert code == 130
+    pid = asyncio.run(_project_id(live, "photos"))
+    res = _json_run(capsys, "upload", "photos", "--workspace", "1", "--project-id", str(pid))
+    assert res["images"] == 12 and res["annotations"] == 12
+    down = _json_run(capsys, "download", str(pid), "back", "--extract")
+    assert down["images"] == 12  # nothing duplicated by the re-run
+    assert _tree(tmp_path / "back" / "ds0" / "img") == images
+
+
+async def _project_id(live: Any, name: str) -> int:
+    from blobflow.api import Api
+
+    async with Api(live.address, live.token) as api:
+        info = await api.project.get_info_by_name(live.workspace_id, name)
+        assert info is not None and info.id is not None
+        return info.id
