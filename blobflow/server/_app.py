@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 # Importing the method groups registers their methods.
 import blobflow.server._annotations  # noqa: F401
@@ -50,9 +52,13 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return json_response(exc.body(), exc.status)
     except web.HTTPException as exc:
         return _error_response(exc.status, exc.text or exc.reason)
+    except HttpProcessingError as exc:  # e.g. a malformed multipart part header
+        return _error_response(400, f"malformed request body: {exc.message}")
     except (asyncio.CancelledError, ConnectionError):
         raise
     except Exception:
+        if request.writer is not None and request.writer.output_size > 0:
+            raise  # the answer is already on the wire: let aiohttp drop the connection
         log.exception("unexpected error in %s %s", request.method, request.path)
         return _error_response(500, "internal server error")
 
@@ -90,6 +96,11 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
     return json_response(await handler(ctx, data))
 
 
+def _stored_paths(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT relpath FROM objects UNION ALL"
+                                       " SELECT relpath FROM hash_blobs")}
+
+
 async def create_app(config: ServerConfig) -> web.Application:
     """Open (or create) the data dir and build the app; closing the app closes the store."""
     storage = Storage(config.data_dir)
@@ -97,6 +108,9 @@ async def create_app(config: ServerConfig) -> web.Application:
     db = Database(config.data_dir / "blobflow.sqlite3")
     await db.open()
     admin = await db.read(bootstrap, config.token)
+    known = await db.read(_stored_paths)
+    if removed := await storage.run(storage.sweep, known):
+        log.warning("removed %d orphaned stored files", removed)
     shaper = RateShaper(config.bandwidth_mbps) if config.bandwidth_mbps else None
     state = State(config, db, storage, admin, shaper)
 

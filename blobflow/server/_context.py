@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,11 +91,23 @@ class Ctx:
         return team_id is not None and team_id in self.principal.team_ids
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number out of range: {text[:40]}")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def parse_json(raw: bytes) -> Any:
+    """Strict JSON (no NaN/Infinity, finite numbers); anything else is a 400."""
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:
         raise BadRequest(f"malformed JSON body: {exc}") from None
 

@@ -9,7 +9,6 @@ import asyncio
 import json
 import os
 import time
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +16,20 @@ from aiohttp import web
 
 from blobflow.server._errors import RangeNotSatisfiable
 
-__all__ = ["json_response", "parse_range", "send_bytes", "send_file", "RateShaper"]
+__all__ = ["Encoded", "json_response", "parse_range", "send_bytes", "send_file", "RateShaper"]
 
 _CHUNK = 256 << 10
 
 
+class Encoded(bytes):
+    """A JSON body already serialised by a hot path (sent as is)."""
+
+
 def json_response(data: Any, status: int = 200) -> web.Response:
-    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    if isinstance(data, Encoded):
+        body = bytes(data)
+    else:
+        body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
     return web.Response(body=body, status=status, content_type="application/json")
 
 
@@ -58,10 +64,14 @@ class RateShaper:
 
     def __init__(self, bandwidth_mbps: float) -> None:
         self.bytes_per_s = bandwidth_mbps * 1e6 / 8
-        self._next_free: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+        # connection -> when its pipe is free again; stale entries are harmless (in the past)
+        self._next_free: dict[int, float] = {}
 
     async def write(self, request: web.BaseRequest, resp: web.StreamResponse, data: bytes) -> None:
-        key = request.protocol
+        key = id(request.protocol)
+        if len(self._next_free) > 10000:
+            now = time.monotonic()
+            self._next_free = {k: t for k, t in self._next_free.items() if t > now}
         for i in range(0, len(data), _CHUNK):
             chunk = data[i : i + _CHUNK]
             now = time.monotonic()

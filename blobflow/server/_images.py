@@ -11,6 +11,7 @@ import posixpath
 import re
 import sqlite3
 import uuid
+from json.encoder import encode_basestring
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -19,7 +20,7 @@ from blobflow.server._context import Ctx, json_method, parse_json, raw_method
 from blobflow.server._db import now_iso
 from blobflow.server._errors import BadRequest, NonUnique, NotFound
 from blobflow.server._files import collect_object
-from blobflow.server._http import json_response, send_bytes, send_file
+from blobflow.server._http import Encoded, json_response, send_bytes, send_file
 from blobflow.server._lists import filter_sql, order_sql, page_of, page_result
 from blobflow.server._projects import checked_dataset, checked_project
 from blobflow.server._storage import TempWriter, b64_sha256
@@ -84,6 +85,50 @@ def image_json(
     }
 
 
+# image_json() as text, for the 10,000-item hot paths (a third of dict + json.dumps).
+_IMAGE_TEXT = (
+    '{"id":%d,"name":%s,"link":null,"hash":%s,"mime":%s,"ext":%s,"size":%d,"width":null,'
+    '"height":null,"labelsCount":%d,"datasetId":%d,"createdAt":%s,"updatedAt":%s,"meta":%s,'
+    '"pathOriginal":%s,"fullStorageUrl":null,"tags":[],"createdBy":%s,"relatedDataId":%s,'
+    '"downloadId":%s,"offsetStart":%s,"offsetEnd":%s,"projectId":%d,"description":""}'
+)
+
+
+def _j(value: Any) -> str:
+    if value is None:
+        return "null"
+    return encode_basestring(value) if isinstance(value, str) else str(int(value))
+
+
+def image_text(
+    image_id: int, dataset_id: int, project_id: int, name: str, digest: str | None, size: int,
+    mime: str | None, object_id: int | None, start: int | None, end: int | None,
+    meta_text: str | None, created_by: int | None, created_at: str, updated_at: str,
+    labels: int = 0,
+) -> str:
+    """The JSON text of :func:`image_json` (``meta_text``: stored meta JSON or ``None``)."""
+    path = f"/images/{image_id}" if digest else f"/blob/{object_id}/{start}-{end}"
+    return _IMAGE_TEXT % (
+        image_id, encode_basestring(name), _j(digest), _j(mime),
+        _j(mime.split("/")[1] if mime else None), size, labels, dataset_id,
+        encode_basestring(created_at), encode_basestring(updated_at), meta_text or "{}",
+        encode_basestring(path), _j(created_by), _j(object_id), _j(_download_id(object_id)),
+        _j(start), _j(end), project_id,
+    )
+
+
+def _encode_list(parts: list[str]) -> Encoded:
+    return Encoded(("[" + ",".join(parts) + "]").encode())
+
+
+def _row_text(row: sqlite3.Row) -> str:
+    return image_text(
+        row["id"], row["dataset_id"], row["project_id"], row["name"], row["hash"], row["size"],
+        row["mime"], row["object_id"], row["offset_start"], row["offset_end"], row["meta"],
+        row["created_by"], row["created_at"], row["updated_at"], row["labels_count"],
+    )
+
+
 def _row_json(row: sqlite3.Row) -> dict[str, Any]:
     meta = json.loads(row["meta"]) if row["meta"] else {}
     return image_json(
@@ -119,6 +164,9 @@ def _parse_items(items: list[Any]) -> tuple[list[tuple[Any, ...]], set[int], set
         title = item.get("title")
         if not isinstance(title, str) or not title or "\x00" in title or len(title) > 1024:
             raise BadRequest(f"images[{n}].title must be a non-empty string")
+        if "/" in title or "\\" in title or title in (".", ".."):
+            # clients write img/<title> and ann/<title>.json: a path would escape the folder
+            raise BadRequest(f"images[{n}].title {title[:100]!r} must be a file name, not a path")
         meta = item.get("meta")
         if meta is not None and not isinstance(meta, dict):
             raise BadRequest(f"images[{n}].meta must be an object")
@@ -148,7 +196,7 @@ def _parse_items(items: list[Any]) -> tuple[list[tuple[Any, ...]], set[int], set
 def _bulk_add(
     conn: sqlite3.Connection, ctx: Ctx, dataset_id: int, parsed: list[tuple[Any, ...]],
     files: set[int], hashes: set[str],
-) -> list[dict[str, Any]]:
+) -> Encoded:
     dataset = checked_dataset(ctx, conn, dataset_id)
     titles = [p[0] for p in parsed]
     if len(set(titles)) != len(titles):
@@ -186,7 +234,7 @@ def _bulk_add(
     first = (conn.execute("SELECT max(id) FROM images").fetchone()[0] or 0) + 1
     now, user, project_id = now_iso(), ctx.user_id, dataset["project_id"]
     rows: list[tuple[Any, ...]] = []
-    out: list[dict[str, Any]] = []
+    out: list[str] = []
     for image_id, (title, file_id, start, end, digest, meta) in enumerate(parsed, first):
         if file_id is not None:
             object_id, object_size = objects[file_id]
@@ -201,9 +249,8 @@ def _bulk_add(
         mime = mime_for(title)
         rows.append((image_id, dataset_id, title, digest, size, mime, object_id, start, end,
                      meta, user, now, now))
-        out.append(image_json(image_id, dataset_id, project_id, title, digest, size, mime,
-                              object_id, start, end, json.loads(meta) if meta else {}, user,
-                              now, now))
+        out.append(image_text(image_id, dataset_id, project_id, title, digest, size, mime,
+                              object_id, start, end, meta, user, now, now))
     conn.executemany(
         "INSERT INTO images(id, dataset_id, name, hash, size, mime, object_id, offset_start,"
         " offset_end, meta, created_by, created_at, updated_at)"
@@ -211,7 +258,7 @@ def _bulk_add(
         rows,
     )
     conn.execute("UPDATE datasets SET updated_at = ? WHERE id = ?", (now, dataset_id))
-    return out
+    return _encode_list(out)
 
 
 @json_method("images.bulk.add")
@@ -337,7 +384,8 @@ async def list_images(ctx: Ctx, data: Any) -> Any:
         return total, rows
 
     total, rows = await ctx.db.read(run)
-    return page_result(total, per_page, [_row_json(r) for r in rows])
+    head = json.dumps(page_result(total, per_page, []))[:-3]  # drop the closing '[]}'
+    return Encoded(head.encode() + _encode_list([_row_text(r) for r in rows]) + b"}")
 
 
 # --- downloads ----------------------------------------------------------------------------

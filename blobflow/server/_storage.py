@@ -121,6 +121,20 @@ class Storage:
         for sub in ("tmp", "objects", "images"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
+    def sweep(self, known: set[str]) -> int:
+        """Remove stored files the database does not know (a crash between the rename and
+        the commit leaves such orphans; nothing references them). Returns how many (sync)."""
+        removed = 0
+        for sub in ("objects", "images"):
+            for shard in os.scandir(self.root / sub):
+                if not shard.is_dir():
+                    continue
+                for entry in os.scandir(shard.path):
+                    if f"{sub}/{shard.name}/{entry.name}" not in known:
+                        os.unlink(entry.path)
+                        removed += 1
+        return removed
+
     def close(self) -> None:
         self._executor.shutdown(wait=False)  # requests are done; never join on the loop
 

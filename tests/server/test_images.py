@@ -190,3 +190,72 @@ async def test_overwritten_team_file_keeps_old_images_bytes(
             "projectId": project["id"], "downloadId": new[0]["downloadId"]},
             headers=client.headers()) as r:
         assert await r.read() == new_blob
+
+
+async def _upload_images(client: Client, blobs: list[bytes]) -> list[Any]:
+    form = aiohttp.FormData()
+    for n, data in enumerate(blobs):  # the SDK's part names and filenames
+        form.add_field(f"{n}-file", data, filename=str(n), content_type="image/*")
+    async with client.session.post(API + "images.bulk.upload", data=form,
+                                   headers=client.headers()) as r:
+        assert r.status == 200, await r.text()
+        return await r.json()  # type: ignore[no-any-return]
+
+
+async def test_hash_upload_flow(client: Client, dataset: dict[str, Any]) -> None:
+    blobs = [b"\x89PNG fake image %d" % i for i in range(3)]
+    hashes = [b64sha(b) for b in blobs]
+    assert await client.ok("images.internal.hashes.list", hashes) == []
+    uploaded = await _upload_images(client, blobs[:2])
+    assert uploaded == [{"hash": h} for h in hashes[:2]]
+    assert sorted(await client.ok("images.internal.hashes.list", hashes)) == sorted(hashes[:2])
+    status, _ = await client.call("images.bulk.add", {"datasetId": dataset["id"], "images": [
+        {"title": "c.png", "hash": hashes[2]}]})
+    assert status == 400  # never uploaded
+    images = await client.ok("images.bulk.add", {"datasetId": dataset["id"], "images": [
+        {"title": "a.png", "hash": hashes[0]}, {"title": "b.jpg", "hash": hashes[1],
+                                               "meta": {"k": 1}}]})
+    assert [i["hash"] for i in images] == hashes[:2]
+    assert images[1]["mime"] == "image/jpeg" and images[1]["meta"] == {"k": 1}
+    assert images[0]["relatedDataId"] is None and images[0]["size"] == len(blobs[0])
+    async with client.session.post(API + "images.download", json={"id": images[1]["id"]},
+                                   headers=client.headers()) as r:
+        assert await r.read() == blobs[1]
+        assert r.headers["x-content-checksum-sha256"] == hashes[1]
+    async with client.session.post(
+        API + "images.bulk.download",
+        json={"datasetId": dataset["id"], "imageIds": [i["id"] for i in images]},
+        headers=client.headers(),
+    ) as r:
+        reader = aiohttp.MultipartReader.from_response(r)
+        got = []
+        while (part := await reader.next()) is not None:
+            assert isinstance(part, aiohttp.BodyPartReader)
+            got.append(bytes(await part.read()))
+    assert got == blobs[:2]
+    # re-uploading identical bytes is idempotent
+    assert await _upload_images(client, blobs[:1]) == [{"hash": hashes[0]}]
+
+
+async def test_hashes_are_private_to_their_uploader(client: Client, server: Any) -> None:
+    data = b"secret image bytes"
+    await _upload_images(client, [data])
+    await server.add_tenant("other")
+    assert await client.ok("images.internal.hashes.list", [b64sha(data)], token="other") == []
+
+
+async def test_image_text_matches_image_json(
+    client: Client, server: Any, dataset: dict[str, Any]
+) -> None:
+    """The pre-encoded hot path and the dict form agree field for field."""
+    import json
+
+    from blobflow.server._images import image_json, image_text
+
+    for args in (
+        (1, 2, 3, 'we"ird\\ näme.png', None, 10, "image/png", 7, 0, 10, None, 1, "a", "b", 2),
+        (1, 2, 3, "x", "hash=", 10, None, None, None, None, '{"k": [1]}', None, "a", "b", 0),
+    ):
+        meta = json.loads(args[10]) if args[10] else None
+        expected = image_json(*args[:10], meta, *args[11:])  # type: ignore[arg-type]
+        assert json.loads(image_text(*args)) == expected  # type: ignore[arg-type]
