@@ -74,8 +74,8 @@ async def test_sigkill_mid_upload_leaves_nothing_half_written(tmp_path: Path) ->
             halfway = asyncio.Event()
             params = {"teamId": str(srv.team_id), "path": "/blob-files/partial.tar"}
             upload = asyncio.ensure_future(s.post(
-                API + "file-storage.upload", params=params, data=_slow_body(200 << 20, sent, halfway),
-                headers=headers,
+                API + "file-storage.upload", params=params,
+                data=_slow_body(200 << 20, sent, halfway), headers=headers,
             ))
             await halfway.wait()
             srv.kill()
