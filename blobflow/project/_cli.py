@@ -88,8 +88,9 @@ def _run(args: argparse.Namespace, work: Callable[[Api], Awaitable[dict[str, Any
     from blobflow.api import Api, AuthError
     from blobflow.project._download import DiskFullError
 
+    server, token = _credentials(args)
+
     async def go() -> dict[str, Any]:
-        server, token = _credentials(args)
         await _preflight(server, token)
         async with Api(server, token) as api:
             return await work(api)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from blobflow.api import ImageInfo
+from blobflow.api._file import file_sha256_b64
 from blobflow.api._progress import Progress
 from blobflow.blob import OFFSETS_PKL_SUFFIX, BlobImageInfo
 from blobflow.engine._files import batched, extract_ranges, write_file_atomic
@@ -68,12 +69,24 @@ def _save_state(dest: Path, state: dict[str, Any]) -> None:
 
 
 def _verified(dest: Path, state: dict[str, Any], blob_id: int) -> bool:
+    """Was this blob downloaded and verified before, and is it still the same file?
+
+    Size and mtime as recorded mean untouched; otherwise the file is hashed again and must
+    match the recorded sha256 (no network needed either way).
+    """
     rec = state["blobs"].get(str(blob_id))
     path = dest / "blob" / f"{blob_id}.tar"
+    if not isinstance(rec, dict):
+        return False
     try:
-        return isinstance(rec, dict) and path.stat().st_size == rec.get("size")
+        st = path.stat()
     except FileNotFoundError:
         return False
+    if st.st_size != rec.get("size"):
+        return False
+    if st.st_mtime_ns == rec.get("mtime_ns"):
+        return True
+    return file_sha256_b64(path) == rec.get("sha256")
 
 
 def _dataset_paths(infos: Sequence[DatasetInfo]) -> list[tuple[DatasetInfo, list[str]]]:
@@ -132,7 +145,8 @@ async def _fetch_blobs(
             project_id, did, dest / "blob" / f"{bid}.tar", progress
         )
         assert not isinstance(got, bytes)
-        state["blobs"][str(bid)] = {"size": got.size, "sha256": got.sha256_b64}
+        mtime = (await asyncio.to_thread(os.stat, got.path)).st_mtime_ns
+        state["blobs"][str(bid)] = {"size": got.size, "sha256": got.sha256_b64, "mtime_ns": mtime}
         result.blobs_downloaded += 1
         result.blob_bytes += got.size
         async with saving:  # recorded per blob, so an interrupted run keeps what it verified

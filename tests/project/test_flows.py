@@ -289,3 +289,24 @@ async def test_quick_import_missing_files_are_clear(server: Any, tmp_path: Path)
     async with Api(server.address, server.token) as api:
         with pytest.raises(ProjectError, match="not found"):
             await quick_import_async(api, 1, tmp_path / "nope.tar", progress=False)
+
+
+def _corrupt_same_size(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[600] ^= 0xFF  # inside the first member's data; size unchanged
+    path.write_bytes(bytes(data))
+
+
+async def test_download_rerun_refetches_a_changed_blob(
+    server: Any, built: Any, tmp_path: Path
+) -> None:
+    root, expected = built
+    dest = tmp_path / "down"
+    async with Api(server.address, server.token) as api:
+        pid, _ = await upload_project_async(root, api, server.workspace_id, progress=False)
+        await download_fast_async(api, pid, dest, progress=False)
+        tar = sorted((dest / "blob").iterdir())[0]
+        await asyncio.to_thread(_corrupt_same_size, tar)
+        again = await download_fast_async(api, pid, dest, progress=False)
+    assert again.blobs_downloaded == 1 and again.blobs_skipped == 1
+    assert await asyncio.to_thread(_read_all, dest) == expected
