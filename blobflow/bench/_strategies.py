@@ -61,17 +61,11 @@ def _ids(infos: Sequence[ImageInfo]) -> list[int]:
 
 async def _pack(job: Job) -> tuple[Path, Path]:
     """The blob and its ``<stem>_offsets.pkl`` from the loose images (one pass)."""
-    from blobflow.blob import BlobImageInfo, archive_directory
+    from blobflow.blob import archive_directory
 
     tar = Path(job.work_dir) / f"{job.name}.tar"
-    pkl = tar.with_name(f"{tar.stem}_offsets.pkl")
-
-    def pack() -> None:
-        infos = archive_directory(job.img_dir, tar)
-        BlobImageInfo.dump_to_pickle(infos, pkl)
-
-    await asyncio.to_thread(pack)
-    return tar, pkl
+    await asyncio.to_thread(archive_directory, job.img_dir, tar, offsets_dir=job.work_dir)
+    return tar, tar.with_name(f"{tar.stem}_offsets.pkl")
 
 
 async def upload_standard(job: Job) -> int | None:
@@ -172,6 +166,7 @@ async def download_blob(job: Job) -> int | None:
                 for i in members
             ]
             pkl = ds_dir / f"{blob_id}_offsets.pkl"
+            await asyncio.to_thread(ds_dir.mkdir, parents=True, exist_ok=True)
             await asyncio.to_thread(BlobImageInfo.dump_to_pickle, offsets, pkl)
         await _download_anns(api, dataset, infos, ds_dir)
     return None

@@ -88,9 +88,8 @@ def test_verify_download_accepts_identical_and_rejects_differences(data, tmp_pat
 
 
 def test_verify_download_reads_blob_layout(data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    blob = pytest.importorskip("blobflow.blob")
-    if not hasattr(blob, "archive_directory"):
-        pytest.skip("blobflow.blob.archive_directory not available yet")
+    from blobflow import blob
+
     dest = tmp_path / "dl"
     (dest / "blob").mkdir(parents=True)
     shutil.copytree(data.ann_dir, dest / "ds0" / "ann")
