@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -115,6 +116,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=30_000)
     ap.add_argument("--size", type=int, default=4096, help="mean image size in bytes")
     ap.add_argument("--rss-counts", type=int, nargs="*", default=[10_000])
+    ap.add_argument("--warmup", type=int, default=1000, help="unreported first run (0 = none)")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     for name in ("address", "token", "tar", "pkl", "out"):
@@ -132,8 +134,8 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="bench-engine-") as tmp,
         ServerProcess(Path(tmp) / "server") as srv,
     ):
-        for count in counts:
-            folder = Path(tmp) / f"c{count}"
+        for count in ([args.warmup] if args.warmup else []) + counts:
+            folder = Path(tmp) / f"c{count}-{len(results)}"
             folder.mkdir()
             tar, pkl = make_blob(folder, count, args.size)
             argv = [
@@ -144,6 +146,9 @@ def main() -> None:
             ]  # fmt: skip
             done = subprocess.run(argv, check=True, capture_output=True, text=True)
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            shutil.rmtree(folder)
+        if args.warmup:
+            results.pop(0)
     mb = 1024 * 1024
     cols = ["images", "blob MB", "upload MB/s", "register img/s", "list img/s",
             "download MB/s", "pipeline img/s", "peak RSS MiB", "identical"]  # fmt: skip

@@ -5,7 +5,6 @@ Every field may be ``None``: a missing key becomes ``None`` (the SDK's ``skip_mi
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Mapping
 from typing import Any, NamedTuple, TypeVar
 
@@ -201,25 +200,34 @@ def _image_name(name: str | None, ext: str | None) -> str | None:
     """The SDK appends ``.<mime subtype>`` to a name whose extension disagrees with its mime."""
     if name is None:
         return None
-    cur = posixpath.splitext(name)[1].lstrip(".").lower()
-    if not cur:
+    base = name.rpartition("/")[2]
+    stem, dot, cur = base.rpartition(".")
+    if not dot or not cur or not stem.strip("."):  # no extension (".hidden" has none either)
         return f"{name}.{ext}"
+    cur = cur.lower()
     if ext is None or ext == cur or (ext == "jpeg" and cur in ("jpg", "jpeg", "mpo")):
         return name
     return f"{name}.{ext}"
 
 
+_IMAGE_KEYS = _keys_of(ImageInfo)[0]
+_I_NAME, _I_MIME, _I_EXT, _I_SIZE = (
+    ImageInfo._fields.index(f) for f in ("name", "mime", "ext", "size")
+)
+
+
 def image_info(data: Mapping[str, Any]) -> ImageInfo:
-    info = _build(ImageInfo, data)
-    mime = info.mime
+    """ImageInfo from JSON: ``ext`` derived from ``mime`` (the server's is ignored), the SDK's
+    name rule applied, a numeric string ``size`` made an int."""
+    values = list(map(data.get, _IMAGE_KEYS))
+    mime = values[_I_MIME]
     ext = mime.split("/", 1)[1] if isinstance(mime, str) and "/" in mime else None
-    size = info.size
+    values[_I_EXT] = ext
+    values[_I_NAME] = _image_name(values[_I_NAME], ext)
+    size = values[_I_SIZE]
     if isinstance(size, str):
-        size = int(size) if size.isdigit() else None
-    name = _image_name(info.name, ext)
-    if ext is None and name == info.name and size is info.size:
-        return info
-    return info._replace(ext=ext, name=name, size=size)
+        values[_I_SIZE] = int(size) if size.isdigit() else None
+    return ImageInfo._make(values)
 
 
 def project_info(data: Mapping[str, Any]) -> ProjectInfo:

@@ -380,6 +380,9 @@ class HttpTransport:
         if state.written:
             headers["Range"] = f"bytes={state.written}-"
         async with self.session().post(url, data=payload, headers=headers) as resp:
+            if resp.status == 416 and state.written and state.written == state.total:
+                await state.verify(f, dest)  # everything had arrived before the break
+                return
             await self._check(resp, url, attempt)
             if resp.status == 206 and state.written:
                 start, total = _content_range(resp.headers.get("Content-Range"))
