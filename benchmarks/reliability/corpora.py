@@ -4,7 +4,8 @@ Each item is raw bytes plus what a safe reader must do with it:
 
 * ``refuse``: raise a ``BlobflowError`` that names the file;
 * ``safe``: either refuse, or accept with every name a plain basename and every range pointing at
-  the member's own bytes (used for members the format contract skips or flattens);
+  the member's own bytes (used for members the format contract skips or flattens); for a pickle,
+  accept only well-typed entries (``str`` name, ``int`` offsets, ``0 <= start <= end``);
 * ``accept``: a control item that must load (proves the harness can tell the difference).
 
 No item may run code (``CANARY`` files must never appear), hang, or take much memory.
@@ -173,8 +174,8 @@ def pickle_corpus(canary_dir: str | os.PathLike[str]) -> list[Item]:
         Item(
             "reduce_on_class",
             _p4(_sg(_SDK_MOD, _CLS) + _su("a") + _int(0) + _int(1) + b"\x87R"),
-            "refuse",
-            "REDUCE instead of NEWOBJ+BUILD: not a list of infos",
+            "safe",
+            "REDUCE calls the class itself: harmless if it yields a well-typed entry",
         ),
         # structure
         Item(
@@ -244,7 +245,7 @@ def pickle_corpus(canary_dir: str | os.PathLike[str]) -> list[Item]:
                     + _sg("builtins", "list")
                 )
             ),
-            "refuse",
+            "safe",
             "BUILD state that sets __class__",
         ),
         Item(

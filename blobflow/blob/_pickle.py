@@ -388,9 +388,10 @@ def _dump(
 
 # --------------------------------------------------------------------------- reading
 
-_ALLOWED_BUILTINS = frozenset(
-    {"list", "str", "int", "float", "bool", "bytes", "bytearray", "dict", "tuple", "NoneType"}
-)
+# The SDK's allow-list minus ``bytes`` and ``bytearray``: REDUCE can call an allowed global,
+# and ``bytearray(2**31)`` from a 40-byte pickle allocates 2 GiB (no offsets file needs them).
+_ALLOWED_BUILTINS = frozenset({"list", "str", "int", "float", "bool", "dict", "tuple", "NoneType"})
+_MAX_OFFSET = 2**63  # no file (and no server's int64) has a byte past this
 
 
 class _AllowListUnpickler(pickle.Unpickler):
@@ -407,6 +408,17 @@ class _AllowListUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError("persistent ids are not allowed")
 
 
+def _is_file_name(name: str) -> bool:
+    """A title is a file name: clients write ``img/<name>``, so no path, NUL or empty name."""
+    return (
+        bool(name)
+        and "/" not in name
+        and "\\" not in name
+        and "\0" not in name
+        and name not in (".", "..")
+    )
+
+
 def _check_entry(info: Any, path: str) -> None:
     if not isinstance(info, BlobImageInfo):
         raise UnsafePickleError(f"{path}: entry is {type(info).__name__}, not BlobImageInfo")
@@ -419,7 +431,8 @@ def _check_entry(info: Any, path: str) -> None:
         type(name) is not str
         or type(start) is not int
         or type(end) is not int
-        or not 0 <= start <= end
+        or not 0 <= start <= end < _MAX_OFFSET
+        or not _is_file_name(name)
     ):
         raise UnsafePickleError(
             f"{path}: invalid BlobImageInfo(name={name!r}, offset_start={start!r}, "
