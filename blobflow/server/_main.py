@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--token",
-        default=os.environ.get("BLOBFLOW_TOKEN"),
+        default=os.environ.get("BLOBFLOW_TOKEN") or None,  # an empty variable means unset
         help="API token to register (default $BLOBFLOW_TOKEN, else the stored or a new one)",
     )
     parser.add_argument(
