@@ -1,0 +1,216 @@
+"""Benchmark of the blob format layer (blobflow.blob), all figures measured in one run.
+
+    python benchmarks/bench_format.py [--files 30000] [--size 4096] [--repeat 5]
+
+* pack + offsets (``archive_directory`` with ``offsets_dir``) vs GNU ``tar cf`` on the same
+  folder, run alternately; the ratio is of the medians (and of the best runs);
+* the same job done the SDK way (``tarfile.add`` + ``tarfile.getmembers`` + ``pickle``), for
+  reference;
+* offsets scan of the packed tar (members/s), vs ``tarfile.getmembers``;
+* writing and reading a 1,000,000-entry ``_offsets.pkl``, and the peak memory (ru_maxrss of
+  a fresh child process) of (a) streaming 1,000,000 entries out and back in and (b) holding
+  all of them in a BlobReader index.
+
+The source folder (random bytes, sizes spread +-25% around --size) is cached under
+--cache-dir and reused by later runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from blobflow import (
+    BlobImageInfo,
+    archive_directory,
+    get_file_offsets_batch_generator,
+)
+
+
+def make_source(cache: Path, files: int, size: int) -> Path:
+    src = cache / f"src-{files}x{size}"
+    done = src / ".complete"
+    if done.exists():
+        return src
+    shutil.rmtree(src, ignore_errors=True)
+    src.mkdir(parents=True)
+    rnd = random.Random(1234)
+    for i in range(files):
+        n = rnd.randint(size * 3 // 4, size * 5 // 4)
+        (src / f"img_{i:07d}.png").write_bytes(os.urandom(n))
+    # keep the marker out of the packed files: it lives beside, not inside
+    done.touch()
+    return src
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def sdk_way(src: Path, tar: Path, out_dir: Path) -> None:
+    """What ``sly.fs.archive_directory`` + ``save_blob_offsets_pkl`` do (minus logging)."""
+    with tarfile.open(tar, "w", encoding="utf-8") as t:
+        for p in sorted(src.iterdir()):
+            if p.name != ".complete":
+                t.add(p, arcname=p.name)
+    with tarfile.open(tar, "r") as t:
+        batch = [(os.path.basename(m.name), m.offset_data, m.offset_data + m.size)
+                 for m in t.getmembers() if m.isfile()]  # fmt: skip
+    with open(out_dir / "sdk_offsets.pkl", "wb") as f:
+        for i in range(0, len(batch), 10_000):
+            pickle.dump(batch[i : i + 10_000], f)
+
+
+_CHILD = r"""
+import os, sys, time
+from blobflow import BlobImageInfo, BlobReader
+def hwm_mb():  # peak RSS of this process (ru_maxrss would include the parent's, from fork)
+    with open("/proc/self/status") as f:
+        line = next(x for x in f if x.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+mode, pkl, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+base = hwm_mb()
+if mode == "stream":
+    def batches():
+        for s in range(0, n, 10_000):
+            yield [BlobImageInfo(f"img_{i:07d}.png", 512 + i * 5120, 4608 + i * 5120)
+                   for i in range(s, min(n, s + 10_000))]
+    t = time.perf_counter(); BlobImageInfo.dump_to_pickle(batches(), pkl); w = time.perf_counter() - t
+    t = time.perf_counter()
+    count = sum(len(b) for b in BlobImageInfo.load_from_pickle_generator(pkl))
+    r = time.perf_counter() - t
+    assert count == n, count
+else:
+    tar = pkl + ".sparse.tar"
+    with open(tar, "wb") as f:
+        f.truncate(512 + n * 5120)  # sparse: only the index is measured
+    t = time.perf_counter()
+    with BlobReader(tar, pkl) as blob:
+        assert len(blob) == n
+        r = time.perf_counter() - t
+    w = 0.0
+    os.remove(tar)
+print(w, r, base, hwm_mb())
+"""
+
+
+def child(mode: str, pkl: Path, n: int) -> tuple[float, float, float, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, mode, str(pkl), str(n)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    w, r, base, peak = map(float, out)
+    return w, r, base, peak
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--files", type=int, default=30_000)
+    ap.add_argument("--size", type=int, default=4096, help="mean file size in bytes")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--entries", type=int, default=1_000_000, help="entries in the big .pkl")
+    ap.add_argument("--cache-dir", default=os.path.join(tempfile.gettempdir(), "blobflow-bench"))
+    ap.add_argument("--no-sdk-way", action="store_true", help="skip the tarfile reference")
+    args = ap.parse_args()
+    if shutil.which("tar") is None:
+        print("GNU tar is required for the comparison", file=sys.stderr)
+        return 2
+
+    cache = Path(args.cache_dir)
+    src = make_source(cache, args.files, args.size)
+    # the marker file must not be packed: pack a filter that skips it
+    skip_marker: Callable[[str], bool] = lambda rel: rel != ".complete"  # noqa: E731
+    work = Path(tempfile.mkdtemp(prefix="bench-format-", dir=cache))
+    try:
+        gnu_tar = work / "gnu.tar"
+        our_tar = work / "blob.tar"
+        tar_cmd = ["tar", "cf", str(gnu_tar), "--exclude=.complete", "-C", str(src), "."]
+        t_gnu: list[float] = []
+        t_ours: list[float] = []
+        # warm the page cache and both code paths once, then alternate
+        subprocess.run(tar_cmd, check=True)
+        archive_directory(src, our_tar, offsets_dir=work, filter_func=skip_marker)
+        for _ in range(args.repeat):
+            t_gnu.append(timed(lambda: subprocess.run(tar_cmd, check=True)))
+            t_ours.append(
+                timed(
+                    lambda: archive_directory(
+                        src, our_tar, offsets_dir=work, filter_func=skip_marker
+                    )
+                )
+            )
+        t_sdk = (
+            None
+            if args.no_sdk_way
+            else timed(lambda: sdk_way(src, work / "sdk.tar", work))
+        )
+
+        # scan speed
+        def scan() -> int:
+            return sum(len(b) for b in get_file_offsets_batch_generator(our_tar))
+
+        members = scan()
+        t_scan = [timed(scan) for _ in range(args.repeat)]
+
+        def tarfile_scan() -> None:
+            with tarfile.open(our_tar) as t:
+                t.getmembers()
+
+        t_tarfile_scan = min(timed(tarfile_scan) for _ in range(2))
+
+        # the 1,000,000-entry pkl, each measurement in a fresh process
+        pkl = work / "million_offsets.pkl"
+        w, r, base, peak_stream = child("stream", pkl, args.entries)
+        _, r_index, _, peak_index = child("index", pkl, args.entries)
+        pkl_mb = pkl.stat().st_size / 2**20
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    med_gnu, med_ours = statistics.median(t_gnu), statistics.median(t_ours)
+    rows = [
+        ("files packed", f"{args.files} x ~{args.size} B", ""),
+        ("GNU tar cf (median / best)", f"{med_gnu:.3f} s / {min(t_gnu):.3f} s", ""),
+        ("blobflow pack+offsets (median / best)", f"{med_ours:.3f} s / {min(t_ours):.3f} s",
+         "target <= 1.3x tar"),  # fmt: skip
+        ("  ratio vs GNU tar (medians / bests)",
+         f"{med_ours / med_gnu:.2f}x / {min(t_ours) / min(t_gnu):.2f}x", ""),  # fmt: skip
+    ]
+    if t_sdk is not None:
+        rows.append(("SDK way (tarfile add + getmembers + pickle)", f"{t_sdk:.3f} s",
+                     f"{t_sdk / med_ours:.1f}x slower than blobflow"))  # fmt: skip
+    rows += [
+        ("offsets scan (median)", f"{members / statistics.median(t_scan):,.0f} members/s",
+         "target >= 250,000/s"),  # fmt: skip
+        ("  tarfile.getmembers", f"{members / t_tarfile_scan:,.0f} members/s", ""),
+        (f"write {args.entries:,}-entry .pkl", f"{w:.2f} s", f"{pkl_mb:.1f} MiB file"),
+        (f"read {args.entries:,}-entry .pkl (batches)", f"{r:.2f} s", "allow-list unpickler"),
+        ("  peak RSS, stream write+read", f"{peak_stream:.0f} MB",
+         f"interpreter+imports {base:.0f} MB; target < 200 MB"),  # fmt: skip
+        (f"BlobReader index of {args.entries:,}", f"{r_index:.2f} s",
+         f"peak RSS {peak_index:.0f} MB"),  # fmt: skip
+    ]
+    width = max(len(r[0]) for r in rows)
+    vwidth = max(len(r[1]) for r in rows)
+    print(f"blobflow format benchmark  (python {sys.version.split()[0]}, {os.cpu_count()} CPUs)")
+    for name, value, note in rows:
+        print(f"  {name:<{width}}  {value:>{vwidth}}  {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
