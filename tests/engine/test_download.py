@@ -47,25 +47,39 @@ async def _download(
     return summary, pages
 
 
-@pytest.mark.parametrize("n", [1, 10_000])
-async def test_roundtrip_one_blob(
+async def _roundtrip_one_blob(
+    api: Api, server: Any, dataset: tuple[ProjectInfo, DatasetInfo], blob: Blob, out: Path
+) -> None:
+    project, ds = dataset
+    infos = await _register(api, server, ds, blob)
+    assert [i.name for i in infos] == blob.names
+    summary, pages = await _download(api, project, ds, out)
+    assert len(pages) == len(blob.names) == summary.images == summary.extracted
+    [(rid, path)] = summary.blobs.items()
+    assert path == out / "blob" / f"{rid}.tar"
+    assert path.read_bytes() == blob.tar.read_bytes()
+    await _check_files(out / "img", [blob])
+
+
+async def test_roundtrip_one_image(
     api: Api,
     server: Any,
     dataset: tuple[ProjectInfo, DatasetInfo],
     blob_factory: Callable[..., Blob],
     tmp_path: Path,
-    n: int,
 ) -> None:
-    project, ds = dataset
-    blob = blob_factory("b", n)
-    infos = await _register(api, server, ds, blob)
-    assert [i.name for i in infos] == blob.names
-    summary, pages = await _download(api, project, ds, tmp_path / "out")
-    assert len(pages) == n == summary.images == summary.extracted
-    [(rid, path)] = summary.blobs.items()
-    assert path == tmp_path / "out" / "blob" / f"{rid}.tar"
-    assert path.read_bytes() == blob.tar.read_bytes()
-    await _check_files(tmp_path / "out" / "img", [blob])
+    await _roundtrip_one_blob(api, server, dataset, blob_factory("b", 1), tmp_path / "out")
+
+
+@pytest.mark.asyncio(loop_factories=["uvloop"])  # heavy: one loop is enough
+async def test_roundtrip_10000_images(
+    api: Api,
+    server: Any,
+    dataset: tuple[ProjectInfo, DatasetInfo],
+    blob_factory: Callable[..., Blob],
+    tmp_path: Path,
+) -> None:
+    await _roundtrip_one_blob(api, server, dataset, blob_factory("b", 10_000), tmp_path / "out")
 
 
 @pytest.mark.asyncio(loop_factories=["uvloop"])
