@@ -51,6 +51,7 @@ class FaultSchedule:
     rate: float = 0.3  # probability that a connection gets a fault
     kinds: tuple[str, ...] = FAULT_KINDS
     max_at_byte: int = 256 * 1024  # faults fire within the first max_at_byte bytes
+    max_at_byte_down: int | None = None  # the same for responses (None: max_at_byte)
     max_stall: float = 0.5
     burst: tuple[int, int] = (1, 3)  # 503 bursts: this many consecutive connections
     _burst_left: int = field(default=0, init=False, repr=False)
@@ -64,7 +65,10 @@ class FaultSchedule:
             return None
         kind = rng.choice(self.kinds)
         direction: Direction = rng.choice(("up", "down"))
-        at = rng.randrange(0, self.max_at_byte + 1)
+        limit = self.max_at_byte
+        if direction == "down" and self.max_at_byte_down is not None:
+            limit = self.max_at_byte_down
+        at = rng.randrange(0, limit + 1)
         if kind == "http503":
             self._burst_left = rng.randint(*self.burst) - 1
             return Fault("http503")

@@ -349,7 +349,7 @@ def _transport_items(t: Team) -> list[HttpItem]:
             )
         )
     bulk = "file-storage.bulk.upload"
-    for name, form in [
+    forms: list[tuple[str, list[tuple[str, bytes | str, str | None]]]] = [
         ("no_file_part", [("name", "a.tar", None), ("path", "/x/", None)]),
         (
             "file_before_name",
@@ -367,7 +367,8 @@ def _transport_items(t: Team) -> list[HttpItem]:
             "traversal_path",
             [("name", "a.tar", None), ("path", "/../../../tmp/", None), ("file", b"d", "a.tar")],
         ),
-    ]:
+    ]
+    for name, form in forms:
         # parts out of order: refused, or stored under a name and path that stay in the team
         must = name != "file_before_name"
         items.append(HttpItem(f"{bulk}/{name}", bulk, must, form=form, params={"teamId": tid}))

@@ -42,6 +42,7 @@ __all__ = [
     "upload_trial",
     "download_trial",
     "crash_trial",
+    "calibrate_upload",
     "Verifier",
 ]
 
@@ -119,7 +120,7 @@ def fast_retry_config(**over: Any) -> Any:
     """A small, fast retry budget so a fault-heavy trial ends in seconds."""
     from blobflow.api import TransferConfig
 
-    base = dict(
+    base: dict[str, Any] = dict(
         retry_attempts=4,
         backoff_base=0.02,
         backoff_cap=0.3,
@@ -129,6 +130,11 @@ def fast_retry_config(**over: Any) -> Any:
     )
     base.update(over)
     return TransferConfig(**base)
+
+
+def _trial_config(seed: int) -> Any:
+    """The faulty run's budget: 2 to 4 attempts, so some trials must end in a clean error."""
+    return fast_retry_config(retry_attempts=random.Random(f"budget{seed}").choice((2, 3, 4)))
 
 
 def _classify(exc: BaseException) -> tuple[str, str]:
@@ -194,7 +200,7 @@ class Verifier:
             blobs[rid] = r.body if r.status == 200 else b""
         for img in imgs:
             want = src.images.get(img["name"])
-            got = blobs.get(img.get("relatedDataId"), b"")[
+            got = blobs.get(img.get("relatedDataId") or 0, b"")[
                 img.get("offsetStart") or 0 : img.get("offsetEnd") or 0
             ]
             if want is None or got != want:
@@ -267,10 +273,17 @@ async def _run_upload(address: str, token: str, dataset_id: int, src: Source, cf
             pass
 
 
-def _schedule(seed: int, src_bytes: int) -> FaultSchedule:
+def _schedule(seed: int, big: int, *, upload: bool) -> FaultSchedule:
+    """Faults land anywhere in the big body (the blob) or in the small JSON exchanges."""
     rng = random.Random(seed)
+    small = 64 * 1024
+    up, down = (big * 5 // 4, small) if upload else (small, big * 5 // 4)
     return FaultSchedule(
-        seed=seed, rate=rng.uniform(0.1, 0.6), max_at_byte=max(4096, src_bytes), max_stall=3.0
+        seed=seed,
+        rate=rng.uniform(0.3, 0.9),
+        max_at_byte=up,
+        max_at_byte_down=down,
+        max_stall=3.0,
     )
 
 
@@ -281,11 +294,11 @@ async def upload_trial(
     res = TrialResult("upload", seed, "verified")
     project_id, dataset_id = await _new_dataset(v, workspace_id, f"up-{seed}")
     before = dict(proxy.stats)
-    proxy.schedule = _schedule(seed, src.tar.stat().st_size)
+    proxy.schedule = _schedule(seed, src.tar.stat().st_size, upload=True)
     proxy.enabled = True
     try:
         await asyncio.wait_for(
-            _run_upload(proxy.address, v.token, dataset_id, src, fast_retry_config()), 300
+            _run_upload(proxy.address, v.token, dataset_id, src, _trial_config(seed)), 300
         )
     except Exception as exc:  # noqa: BLE001 - the classification is the result
         res.outcome, res.error = _classify(exc)
@@ -385,11 +398,11 @@ async def download_trial(
     t0 = time.monotonic()
     res = TrialResult("download", seed, "verified")
     before = dict(proxy.stats)
-    proxy.schedule = _schedule(seed, src.tar.stat().st_size)
+    proxy.schedule = _schedule(seed, src.tar.stat().st_size, upload=False)
     proxy.enabled = True
     try:
         await asyncio.wait_for(
-            _run_download(proxy.address, v.token, project_id, dest, fast_retry_config()), 300
+            _run_download(proxy.address, v.token, project_id, dest, _trial_config(seed)), 300
         )
     except Exception as exc:  # noqa: BLE001
         res.outcome, res.error = _classify(exc)
@@ -429,6 +442,24 @@ def integrity_check(db_path: Path) -> str:
     return ok if not fk else f"{ok}; foreign key violations: {fk[:5]}"
 
 
+async def calibrate_upload(data_dir: Path, src: Source) -> float:
+    """Seconds a clean upload of ``src`` takes against a ServerProcess (crash delays span it)."""
+    from blobflow.server import ServerProcess
+
+    token = "calibrate-token-" + "k" * 20
+    async with ServerProcess(data_dir, token=token) as srv, aiohttp.ClientSession() as s:
+        v = Verifier(s, srv.address, token, srv.team_id)
+        _, dataset_id = await _new_dataset(v, srv.workspace_id, "calibrate")
+        t0 = time.monotonic()
+        await _run_upload(srv.address, token, dataset_id, src, _crash_config(src))
+        return time.monotonic() - t0
+
+
+def _crash_config(src: Source) -> Any:
+    # Small registration batches: the import has many steps for the kill to land between.
+    return fast_retry_config(retry_attempts=3, bulk_add_batch=max(50, len(src.images) // 8))
+
+
 async def crash_trial(data_dir: Path, src: Source, seed: int, *, max_delay: float) -> TrialResult:
     """Kill -9 the server during an upload at a random moment; restart; check; re-run."""
     from blobflow.server import ServerProcess
@@ -437,7 +468,7 @@ async def crash_trial(data_dir: Path, src: Source, seed: int, *, max_delay: floa
     res = TrialResult("crash", seed, "verified")
     t0 = time.monotonic()
     token = "crash-token-" + "c" * 24
-    cfg = fast_retry_config(retry_attempts=3, bulk_add_batch=max(50, len(src.images) // 8))
+    cfg = _crash_config(src)
     srv = ServerProcess(data_dir, token=token)
     await srv.__aenter__()
     try:
