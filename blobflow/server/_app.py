@@ -104,13 +104,18 @@ def _stored_paths(conn: sqlite3.Connection) -> set[str]:
 async def create_app(config: ServerConfig) -> web.Application:
     """Open (or create) the data dir and build the app; closing the app closes the store."""
     storage = Storage(config.data_dir)
-    await storage.run(storage.prepare)
     db = Database(config.data_dir / "blobflow.sqlite3")
-    await db.open()
-    admin = await db.read(bootstrap, config.token)
-    known = await db.read(_stored_paths)
-    if removed := await storage.run(storage.sweep, known):
-        log.warning("removed %d orphaned stored files", removed)
+    try:
+        await storage.run(storage.prepare)
+        await db.open()
+        admin = await db.read(bootstrap, config.token)
+        known = await db.read(_stored_paths)
+        if removed := await storage.run(storage.sweep, known):
+            log.warning("removed %d orphaned stored files", removed)
+    except BaseException:
+        await db.close()
+        storage.close()
+        raise
     shaper = RateShaper(config.bandwidth_mbps) if config.bandwidth_mbps else None
     state = State(config, db, storage, admin, shaper)
 

@@ -7,7 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ApiError", "BadRequest", "Unauthorized", "Forbidden", "NotFound", "NonUnique"]
+__all__ = [
+    "ApiError",
+    "BadRequest",
+    "Unauthorized",
+    "Forbidden",
+    "NotFound",
+    "RequestTooLarge",
+    "RangeNotSatisfiable",
+    "NonUnique",
+]
 
 
 class ApiError(Exception):

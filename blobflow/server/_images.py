@@ -23,7 +23,7 @@ from blobflow.server._files import collect_object
 from blobflow.server._http import Encoded, json_response, send_bytes, send_file
 from blobflow.server._lists import filter_sql, order_sql, page_of, page_result
 from blobflow.server._projects import checked_dataset, checked_project
-from blobflow.server._storage import TempWriter, b64_sha256
+from blobflow.server._storage import TempWriter
 from blobflow.server._validate import Body, as_str
 
 __all__ = ["mime_for", "image_json", "checked_images"]
@@ -31,6 +31,9 @@ __all__ = ["mime_for", "image_json", "checked_images"]
 _IMAGE_EXTS = {"png", "bmp", "gif", "webp", "tiff", "tif", "jfif", "avif", "heic", "ico"}
 _JPEG_EXTS = {"jpg", "jpeg", "mpo", "jpe"}
 _DOWNLOAD_ID = re.compile(r"dl-(\d{1,18})")
+MAX_ADD_ITEMS = 50_000  # the SDK sends 10,000 per request
+MAX_BULK_DOWNLOAD = 1_000  # ids per images.bulk.download (the SDK sends 50 or 72)
+MAX_BULK_DOWNLOAD_BYTES = 512 << 20  # the reply is built in memory
 _IMAGE_SELECT = """
 SELECT i.*, d.project_id, p.team_id, o.relpath AS object_relpath, h.relpath AS hash_relpath,
   (SELECT count(*) FROM figures f WHERE f.image_id = i.id)
@@ -265,7 +268,10 @@ def _bulk_add(
 async def bulk_add(ctx: Ctx, data: Any) -> Any:
     body = Body(data)
     dataset_id = body.int("datasetId")
-    parsed, files, hashes = _parse_items(body.list("images"))
+    items = body.list("images")
+    if len(items) > MAX_ADD_ITEMS:
+        raise BadRequest(f"at most {MAX_ADD_ITEMS} images per images.bulk.add")
+    parsed, files, hashes = _parse_items(items)
     if not parsed:
         return []
     return await ctx.db.write(_bulk_add, ctx, dataset_id, parsed, files, hashes)
@@ -397,11 +403,6 @@ def _image_range(row: sqlite3.Row) -> tuple[str, int, int]:
     return row["hash_relpath"], 0, row["size"]
 
 
-def _read_and_hash(storage: Any, ranges: list[tuple[str, int, int]]) -> tuple[bytes, str]:
-    data: bytes = storage._read_ranges(ranges)[0]
-    return data, b64_sha256(data)
-
-
 @raw_method("images.download")
 async def download(ctx: Ctx) -> web.StreamResponse:
     image_id = Body(parse_json(await ctx.request.read())).int("id")
@@ -411,7 +412,7 @@ async def download(ctx: Ctx) -> web.StreamResponse:
             ctx.request, ctx.storage.abspath(row["hash_relpath"]), row["size"],
             checksum=row["hash"], shaper=ctx.state.shaper,
         )
-    data, checksum = await ctx.storage.run(_read_and_hash, ctx.storage, [_image_range(row)])
+    data, checksum = await ctx.storage.read_hashed(*_image_range(row))
     return await send_bytes(
         ctx.request, data, checksum=checksum, shaper=ctx.state.shaper,
         content_type=row["mime"] or "application/octet-stream",
@@ -423,9 +424,13 @@ async def bulk_download(ctx: Ctx) -> web.StreamResponse:
     body = Body(parse_json(await ctx.request.read()))
     dataset_id = body.int("datasetId", None)
     ids = body.int_list("imageIds")
+    if len(ids) > MAX_BULK_DOWNLOAD:
+        raise BadRequest(f"at most {MAX_BULK_DOWNLOAD} images per images.bulk.download")
     rows = await ctx.db.read(lambda c: checked_images(ctx, c, ids))
     if dataset_id is not None and any(r["dataset_id"] != dataset_id for r in rows):
         raise BadRequest(f"some images are not in dataset {dataset_id}")
+    if sum(r["size"] for r in rows) > MAX_BULK_DOWNLOAD_BYTES:
+        raise BadRequest("the images total more than 512 MiB: ask for fewer per request")
     parts = await ctx.storage.read_ranges([_image_range(r) for r in rows])
     boundary = uuid.uuid4().hex
     chunks: list[bytes] = []

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import fcntl
 import hashlib
 import os
 import shutil
@@ -21,6 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+from blobflow._errors import BlobflowError
 from blobflow.server._errors import RequestTooLarge
 
 __all__ = ["Storage", "TempWriter", "b64_sha256"]
@@ -109,14 +111,25 @@ class Storage:
         self.root = root
         self.tmp = root / "tmp"
         self._executor = ThreadPoolExecutor(io_threads, thread_name_prefix="blobflow-io")
+        self._lock: IO[bytes] | None = None
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, partial(fn, *args))
 
     def prepare(self) -> None:
-        """Create the layout and drop uploads a previous process left half-written (sync)."""
+        """Lock the data dir, create the layout and drop uploads a previous process left
+        half-written (sync). A second server on the same data dir is refused."""
         self.root.mkdir(parents=True, exist_ok=True)
+        self._lock = open(self.root / ".lock", "a+b")  # held until close()
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            self._lock = None
+            raise BlobflowError(
+                f"data dir {self.root} is in use by another blobflow server"
+            ) from None
         shutil.rmtree(self.tmp, ignore_errors=True)
         for sub in ("tmp", "objects", "images"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
@@ -136,6 +149,9 @@ class Storage:
         return removed
 
     def close(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # releases the flock (a crash releases it too)
+            self._lock = None
         self._executor.shutdown(wait=False)  # requests are done; never join on the loop
 
     def abspath(self, relpath: str) -> Path:
@@ -180,6 +196,14 @@ class Storage:
             for fd in fds.values():
                 os.close(fd)
         return out
+
+    async def read_hashed(self, relpath: str, start: int, end: int) -> tuple[bytes, str]:
+        """One slice and its base64 sha256, in one executor hop."""
+        return await self.run(self._read_hashed, relpath, start, end)
+
+    def _read_hashed(self, relpath: str, start: int, end: int) -> tuple[bytes, str]:
+        data = self._read_ranges([(relpath, start, end)])[0]
+        return data, b64_sha256(data)
 
     async def remove(self, relpaths: Sequence[str]) -> None:
         await self.run(self._remove, relpaths)

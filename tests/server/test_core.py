@@ -73,3 +73,25 @@ async def test_unknown_method_and_wrong_verb(client: Client) -> None:
     async with client.session.get(API + "users.me", headers=client.headers()) as r:
         assert r.status == 405
         assert "error" in await r.json()
+
+
+async def test_a_data_dir_serves_one_server_at_a_time(tmp_path: Any) -> None:
+    import pytest
+
+    from blobflow import BlobflowError
+    from blobflow.server import serve_in_process
+
+    async with serve_in_process(tmp_path, token="t"):
+        with pytest.raises(BlobflowError, match="in use"):
+            async with serve_in_process(tmp_path, token="t"):
+                pass
+    async with serve_in_process(tmp_path, token="t"):  # free again once the first stopped
+        pass
+
+
+async def test_batch_limits(client: Client, server: Any) -> None:
+    status, err = await client.call("images.bulk.download", {"imageIds": list(range(1, 1002))})
+    assert status == 400 and "at most" in err["error"]
+    items = [{"title": f"{i}", "hash": "h"} for i in range(50_001)]
+    status, err = await client.call("images.bulk.add", {"datasetId": 1, "images": items})
+    assert status == 400 and "at most" in err["error"]
