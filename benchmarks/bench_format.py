@@ -32,7 +32,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from blobflow import (
-    BlobImageInfo,
     archive_directory,
     get_file_offsets_batch_generator,
 )
@@ -88,7 +87,9 @@ if mode == "stream":
         for s in range(0, n, 10_000):
             yield [BlobImageInfo(f"img_{i:07d}.png", 512 + i * 5120, 4608 + i * 5120)
                    for i in range(s, min(n, s + 10_000))]
-    t = time.perf_counter(); BlobImageInfo.dump_to_pickle(batches(), pkl); w = time.perf_counter() - t
+    t = time.perf_counter()
+    BlobImageInfo.dump_to_pickle(batches(), pkl)
+    w = time.perf_counter() - t
     t = time.perf_counter()
     count = sum(len(b) for b in BlobImageInfo.load_from_pickle_generator(pkl))
     r = time.perf_counter() - t
@@ -154,11 +155,7 @@ def main() -> int:
                     )
                 )
             )
-        t_sdk = (
-            None
-            if args.no_sdk_way
-            else timed(lambda: sdk_way(src, work / "sdk.tar", work))
-        )
+        t_sdk = None if args.no_sdk_way else timed(lambda: sdk_way(src, work / "sdk.tar", work))
 
         # scan speed
         def scan() -> int:
@@ -185,24 +182,39 @@ def main() -> int:
     rows = [
         ("files packed", f"{args.files} x ~{args.size} B", ""),
         ("GNU tar cf (median / best)", f"{med_gnu:.3f} s / {min(t_gnu):.3f} s", ""),
-        ("blobflow pack+offsets (median / best)", f"{med_ours:.3f} s / {min(t_ours):.3f} s",
-         "target <= 1.3x tar"),  # fmt: skip
-        ("  ratio vs GNU tar (medians / bests)",
-         f"{med_ours / med_gnu:.2f}x / {min(t_ours) / min(t_gnu):.2f}x", ""),  # fmt: skip
+        (
+            "blobflow pack+offsets (median / best)",
+            f"{med_ours:.3f} s / {min(t_ours):.3f} s",
+            "target <= 1.3x tar",
+        ),  # fmt: skip
+        (
+            "  ratio vs GNU tar (medians / bests)",
+            f"{med_ours / med_gnu:.2f}x / {min(t_ours) / min(t_gnu):.2f}x",
+            "",
+        ),  # fmt: skip
     ]
     if t_sdk is not None:
         rows.append(("SDK way (tarfile add + getmembers + pickle)", f"{t_sdk:.3f} s",
                      f"{t_sdk / med_ours:.1f}x slower than blobflow"))  # fmt: skip
     rows += [
-        ("offsets scan (median)", f"{members / statistics.median(t_scan):,.0f} members/s",
-         "target >= 250,000/s"),  # fmt: skip
+        (
+            "offsets scan (median)",
+            f"{members / statistics.median(t_scan):,.0f} members/s",
+            "target >= 250,000/s",
+        ),  # fmt: skip
         ("  tarfile.getmembers", f"{members / t_tarfile_scan:,.0f} members/s", ""),
         (f"write {args.entries:,}-entry .pkl", f"{w:.2f} s", f"{pkl_mb:.1f} MiB file"),
         (f"read {args.entries:,}-entry .pkl (batches)", f"{r:.2f} s", "allow-list unpickler"),
-        ("  peak RSS, stream write+read", f"{peak_stream:.0f} MB",
-         f"interpreter+imports {base:.0f} MB; target < 200 MB"),  # fmt: skip
-        (f"BlobReader index of {args.entries:,}", f"{r_index:.2f} s",
-         f"peak RSS {peak_index:.0f} MB"),  # fmt: skip
+        (
+            "  peak RSS, stream write+read",
+            f"{peak_stream:.0f} MB",
+            f"interpreter+imports {base:.0f} MB; target < 200 MB",
+        ),  # fmt: skip
+        (
+            f"BlobReader index of {args.entries:,}",
+            f"{r_index:.2f} s",
+            f"peak RSS {peak_index:.0f} MB",
+        ),  # fmt: skip
     ]
     width = max(len(r[0]) for r in rows)
     vwidth = max(len(r[1]) for r in rows)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 import mmap
-from array import array
 import os
+from array import array
 from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
