@@ -98,7 +98,13 @@ def _run(args: argparse.Namespace, work: Callable[[Api], Awaitable[dict[str, Any
     try:
         summary = run_sync(go)
     except AuthError as exc:
-        return _fail(args, exc, EXIT_AUTH, f"the server refused the token ({exc.message})")
+        return _fail(
+            args,
+            exc,
+            EXIT_AUTH,
+            f"the server at {server} refused the token "
+            f"(HTTP {exc.status}); check --token / API_TOKEN",
+        )
     except _Unreachable as exc:
         return _fail(args, exc, EXIT_UNREACHABLE, str(exc))
     except DiskFullError as exc:
@@ -113,6 +119,11 @@ def _run(args: argparse.Namespace, work: Callable[[Api], Awaitable[dict[str, Any
     elif not args.quiet:
         print(text)
     return 0
+
+
+def _bars(args: argparse.Namespace) -> bool:
+    """Progress bars only for a person watching: not with --quiet/--json, not into a file."""
+    return not args.quiet and not args.json and sys.stderr.isatty()
 
 
 def _fail(args: argparse.Namespace, exc: BaseException, code: int, line: str) -> int:
@@ -199,7 +210,7 @@ def _cmd_upload(args: argparse.Namespace) -> int:
                 root = await asyncio.to_thread(_pack_folder, src, Path(tmp))
             res = await upload_project_async(
                 root, api, args.workspace, name,
-                project_id=args.project_id, progress=not args.quiet,
+                project_id=args.project_id, progress=_bars(args),
             )  # fmt: skip
         finally:
             if tmp is not None:
@@ -224,7 +235,7 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
     async def work(api: Api) -> dict[str, Any]:
         res = await download_fast_async(
-            api, args.project_id, args.dest, extract=args.extract, progress=not args.quiet
+            api, args.project_id, args.dest, extract=args.extract, progress=_bars(args)
         )
         return {
             "project_id": res.project_id,
@@ -266,7 +277,7 @@ def _cmd_import_blob(args: argparse.Namespace) -> int:
                 tmp = await asyncio.to_thread(tempfile.mkdtemp, prefix="blobflow-offsets-")
                 offsets = Path(await asyncio.to_thread(save_blob_offsets_pkl, str(tar), tmp))
             infos = await quick_import_async(
-                api, args.dataset, tar, offsets, args.anns, meta, progress=not args.quiet
+                api, args.dataset, tar, offsets, args.anns, meta, progress=_bars(args)
             )
         finally:
             if tmp is not None:
