@@ -219,7 +219,7 @@ def _plan_and_write(
             if len(name) <= 100 and size <= _MAX_OCTAL_SIZE and name.isascii():
                 size_field = b"%011o\x00" % size
                 name_field = name + _ZEROS[: 100 - len(name)]
-                chk = _TAIL_SUM + sum(name_field) + sum(size_field)
+                chk = _TAIL_SUM + sum(name) + sum(size_field)  # NUL padding adds 0
                 header = b"%b%b%b%b%06o\x00 0%b" % (
                     name_field,
                     _MODE_UID_GID,
