@@ -316,3 +316,27 @@ async def _project_id(live: Any, name: str) -> int:
         info = await api.project.get_info_by_name(live.workspace_id, name)
         assert info is not None and info.id is not None
         return info.id
+
+
+def test_sync_wrappers_for_scripts(live: Any, tmp_path: Path, sdk_fixtures: Path) -> None:
+    """upload_project / download_fast / quick_import called from plain synchronous code."""
+    from blobflow import Project, download_fast, quick_import, upload_project
+
+    res = upload_project(
+        sdk_fixtures / "project-blob", live.address, live.workspace_id, "sync",
+        token=live.token, progress=False,
+    )  # fmt: skip
+    pid, name = res
+    assert name == "sync" and res.images == 12
+    got = download_fast(live.address, pid, tmp_path / "d", token=live.token, progress=False)
+    assert got.images == 12 and got.blobs_downloaded == 1
+    ds_id = got.datasets["ds0"]
+    images = make_image_folder(tmp_path / "more", 3, "m")
+    archive_directory(tmp_path / "more", tmp_path / "more.tar", offsets_dir=tmp_path)
+    infos = quick_import(
+        live.address, ds_id, tmp_path / "more.tar", token=live.token, progress=False
+    )
+    assert sorted(i.name for i in infos) == sorted(images)
+    download_fast(live.address, pid, tmp_path / "d", token=live.token, progress=False)
+    with Project(tmp_path / "d") as project:
+        assert len(project.get_dataset("ds0")) == 15
