@@ -448,13 +448,18 @@ def _check_items(items: list[Any], path: str) -> None:
     for info in items:
         if type(info) is cls:
             d = info.__dict__
-            start, end = d.get("offset_start"), d.get("offset_end")
+            start, end, name = d.get("offset_start"), d.get("offset_end"), d.get("name")
             if (
                 type(start) is int
                 and type(end) is int
-                and 0 <= start <= end
-                and type(d.get("name")) is str
-            ):
+                and 0 <= start <= end < _MAX_OFFSET
+                and type(name) is str
+                and name
+                and "/" not in name
+                and "\\" not in name
+                and "\0" not in name
+                and name not in (".", "..")
+            ):  # the same rules as _check_entry (file names only, offsets below 2**63)
                 continue
         _check_entry(info, path)
 
