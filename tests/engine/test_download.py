@@ -199,3 +199,25 @@ async def test_standard_download_bytes_and_paths(
     paths = [tmp_path / "img" / n for n in blob.names]
     await api.image.download_paths(ds.id, ids, paths)
     assert [p.read_bytes() for p in paths] == datas
+
+
+async def test_download_blob_files_async_several(
+    api: Api,
+    server: Any,
+    dataset: tuple[ProjectInfo, DatasetInfo],
+    blob_factory: Callable[..., Blob],
+    tmp_path: Path,
+) -> None:
+    project, ds = dataset
+    blobs = [blob_factory(f"b{k}", 30, prefix=f"b{k}") for k in range(3)]
+    firsts = [(await _register(api, server, ds, b))[0] for b in blobs]
+    assert project.id is not None
+    bar: list[int] = []
+    results = await api.image.download_blob_files_async(
+        project.id,
+        [i.download_id or "" for i in firsts],
+        [tmp_path / f"{k}.tar" for k in range(3)],
+        progress_cb=bar.append,
+    )
+    assert [r.path.read_bytes() for r in results] == [b.tar.read_bytes() for b in blobs]
+    assert sum(bar) == sum(r.size for r in results)
