@@ -310,3 +310,17 @@ async def test_download_rerun_refetches_a_changed_blob(
         again = await download_fast_async(api, pid, dest, progress=False)
     assert again.blobs_downloaded == 1 and again.blobs_skipped == 1
     assert await asyncio.to_thread(_read_all, dest) == expected
+
+
+async def test_download_without_blob_files_gets_plain_images(
+    server: Any, built: Any, tmp_path: Path
+) -> None:
+    root, expected = built
+    dest = tmp_path / "down"
+    async with Api(server.address, server.token) as api:
+        pid, _ = await upload_project_async(root, api, server.workspace_id, progress=False)
+        res = await download_fast_async(api, pid, dest, download_blob_files=False, progress=False)
+    assert res.blobs_downloaded == 0 and res.blob_images == 0 and res.images == 15
+    assert not (dest / "blob").exists()
+    assert not list(dest.rglob("*_offsets.pkl"))
+    assert await asyncio.to_thread(_read_all, dest) == expected
