@@ -218,7 +218,7 @@ class HttpTransport:
             raise _Retry(error, _retry_after(resp.headers.get("Retry-After")))
         raise error
 
-    async def _guarded(self, coro: Awaitable[T]) -> T:
+    async def _guarded(self, coro: Awaitable[T], url: str = "") -> T:
         """Map connection-level failures to _Retry."""
         try:
             return await coro
@@ -227,7 +227,7 @@ class HttpTransport:
         except aiohttp.InvalidURL:
             raise
         except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
-            raise _Retry(ApiError(None, f"{type(exc).__name__}: {exc}")) from exc
+            raise _Retry(ApiError(None, f"{type(exc).__name__}: {exc}", url)) from exc
 
     # -- JSON -------------------------------------------------------------------------------
 
@@ -246,7 +246,7 @@ class HttpTransport:
                     await self._check(resp, url, n)
                     return await resp.read()
 
-            raw = await self._guarded(go())
+            raw = await self._guarded(go(), url)
             return _decode_json(raw, url)
 
         return await self.retrying(url, attempt)
@@ -272,7 +272,7 @@ class HttpTransport:
                         if isinstance(part, aiohttp.BodyPartReader):
                             parts.append((dict(part.headers), bytes(await part.read())))
 
-            return await self._guarded(go())
+            return await self._guarded(go(), url)
 
         return await self.retrying(url, attempt)
 
@@ -318,7 +318,7 @@ class HttpTransport:
                     return await resp.read()
 
             try:
-                raw = await self._guarded(go())
+                raw = await self._guarded(go(), url)
             except BaseException:
                 counter.rewind()
                 raise
@@ -356,7 +356,7 @@ class HttpTransport:
             try:
 
                 async def attempt(n: int) -> None:
-                    await self._guarded(self._stream_once(url, payload, f, state, n, dest))
+                    await self._guarded(self._stream_once(url, payload, f, state, n, dest), url)
 
                 await self.retrying(url, attempt)
             finally:
