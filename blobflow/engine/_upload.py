@@ -70,7 +70,8 @@ async def _ordered(
 ) -> AsyncIterator[list[ImageInfo]]:
     """Start each job as a task as soon as the window allows; yield their results in order."""
     slots = asyncio.Semaphore(window)
-    tasks: asyncio.Queue[asyncio.Task[list[ImageInfo]] | None] = asyncio.Queue()
+    # bounded: the feeder holds a slot per queued task (+1 for the end marker)
+    tasks: asyncio.Queue[asyncio.Task[list[ImageInfo]] | None] = asyncio.Queue(window + 1)
 
     async def feed() -> None:
         try:
