@@ -53,6 +53,7 @@ class DownloadResult:
     blobs_skipped: int = 0
     blob_bytes: int = 0
     extracted: int = 0
+    removed: int = 0  # stale local files of images the server no longer has
     datasets: dict[str, int] = field(default_factory=dict)  # full name -> dataset id
 
 
@@ -256,6 +257,24 @@ async def _regular_images(
         rbar.close()
 
 
+def _prune(ds: Dataset, keep: set[str], blob_stems: set[str]) -> int:
+    """Remove local items the server no longer has, as the SDK does on a re-download."""
+    removed = 0
+    for folder, suffix in ((ds.img_dir, ""), (ds.ann_dir, ".json"), (ds.img_info_dir, ".json")):
+        if not folder.is_dir():
+            continue
+        for entry in os.scandir(folder):
+            name = entry.name[: len(entry.name) - len(suffix)]
+            if entry.is_file() and entry.name.endswith(suffix) and name not in keep:
+                os.unlink(entry.path)
+                removed += 1
+    for entry in os.scandir(ds.directory):
+        stem = entry.name[: -len(OFFSETS_PKL_SUFFIX)]
+        if entry.name.endswith(OFFSETS_PKL_SUFFIX) and stem not in blob_stems:
+            os.unlink(entry.path)
+    return removed
+
+
 async def _download_dataset(
     api: Api,
     ds: Dataset,
@@ -283,6 +302,9 @@ async def _download_dataset(
     result.extracted += extracted
     result.blob_images += len(in_blob)
     result.images += len(images)
+    keep = {i.name for i in images if i.name is not None}
+    stems = set() if extract else {str(b) for b in blob_images}
+    result.removed += await asyncio.to_thread(_prune, ds, keep, stems)
 
 
 async def download_fast_async(

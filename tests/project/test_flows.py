@@ -324,3 +324,23 @@ async def test_download_without_blob_files_gets_plain_images(
     assert not (dest / "blob").exists()
     assert not list(dest.rglob("*_offsets.pkl"))
     assert await asyncio.to_thread(_read_all, dest) == expected
+
+
+async def test_download_rerun_drops_images_removed_on_server(
+    server: Any, built: Any, tmp_path: Path
+) -> None:
+    root, expected = built
+    dest = tmp_path / "down"
+    async with Api(server.address, server.token) as api:
+        res = await upload_project_async(root, api, server.workspace_id, progress=False)
+        await download_fast_async(api, res.project_id, dest, progress=False)
+        gone = {"ds_a": "a_0002.png", "plain": "p_1.png"}
+        for ds_name, name in gone.items():
+            listed = await api.image.get_list(res.datasets[ds_name])
+            await api.image.remove_batch([i.id for i in listed if i.name == name])  # type: ignore[misc]
+        again = await download_fast_async(api, res.project_id, dest, progress=False)
+    assert again.images == 13 and again.removed == 3  # a blob image's ann; a plain img + ann
+    for ds_name, name in gone.items():
+        del expected[ds_name][name]
+    assert await asyncio.to_thread(_read_all, dest) == expected
+    assert not (dest / "plain" / "ann" / "p_1.png.json").exists()
