@@ -12,6 +12,7 @@ import os
 import posixpath
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,7 @@ class UploadResult:
     blob_bytes: int = 0
     datasets: dict[str, int] = field(default_factory=dict)  # full name -> dataset id
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[int | str]:
         return iter((self.project_id, self.project_name))
 
 
