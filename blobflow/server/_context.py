@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from blobflow.server._db import Database, Tenant
-from blobflow.server._errors import BadRequest, Forbidden
+from blobflow.server._errors import BadRequest, Forbidden, NotFound
 from blobflow.server._http import RateShaper
 from blobflow.server._storage import Storage
 
@@ -89,6 +90,13 @@ class Ctx:
 
     def sees_team(self, team_id: int | None) -> bool:
         return team_id is not None and team_id in self.principal.team_ids
+
+    def visible(self, row: sqlite3.Row | None, what: str) -> sqlite3.Row:
+        """``row`` if it exists in one of the caller's teams; else 404 (existence in another
+        team is not revealed)."""
+        if row is None or not self.sees_team(row["team_id"]):
+            raise NotFound(f"{what} not found")
+        return row
 
 
 def _finite(text: str) -> float:

@@ -7,7 +7,7 @@ from typing import Any
 
 from blobflow.server._context import Ctx, json_method
 from blobflow.server._errors import NotFound
-from blobflow.server._lists import filter_sql, order_sql, page_of, page_result
+from blobflow.server._lists import fetch_page, filter_sql, order_sql, page_of, page_result
 from blobflow.server._validate import Body
 
 __all__ = ["INSTANCE_VERSION", "team_json", "workspace_json"]
@@ -55,13 +55,9 @@ def _list(
 ) -> tuple[int, list[sqlite3.Row]]:
     where, params = filter_sql(body, columns)
     marks = ",".join("?" * len(scope_ids)) or "NULL"
-    sql = f"FROM {table} WHERE {scope} IN ({marks}) AND {where}"
-    total = conn.execute(f"SELECT count(*) {sql}", [*scope_ids, *params]).fetchone()[0]
-    rows = conn.execute(
-        f"SELECT * {sql} ORDER BY {order_sql(body)} LIMIT ? OFFSET ?",
-        [*scope_ids, *params, per_page, offset],
-    ).fetchall()
-    return total, rows
+    cond = f" WHERE {scope} IN ({marks}) AND {where}"
+    return fetch_page(conn, f"SELECT * FROM {table}", table, cond, [*scope_ids, *params],
+                      order_sql(body), per_page, offset)
 
 
 @json_method("teams.list")
@@ -111,7 +107,5 @@ def workspace_row(conn: sqlite3.Connection, ws_id: int) -> sqlite3.Row | None:
 @json_method("workspaces.info")
 async def workspaces_info(ctx: Ctx, data: Any) -> Any:
     ws_id = Body(data).int("id")
-    row = await ctx.db.read(workspace_row, ws_id)
-    if row is None or not ctx.sees_team(row["team_id"]):
-        raise NotFound(f"workspace {ws_id} not found")
+    row = ctx.visible(await ctx.db.read(workspace_row, ws_id), f"workspace {ws_id}")
     return workspace_json(row)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import posixpath
 import sqlite3
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -19,7 +20,8 @@ from blobflow.server._http import json_response, send_file
 from blobflow.server._storage import TempWriter
 from blobflow.server._validate import Body, as_int
 
-__all__ = ["clean_path", "file_json", "file_row_by_id", "collect_object"]
+__all__ = ["clean_path", "file_json", "file_row_by_id", "collect_object", "receive_part",
+           "multipart_parts"]
 
 _TEXT_PART_LIMIT = 64 << 10
 _FILE_SELECT = (
@@ -162,7 +164,21 @@ async def _read_text(part: BodyPartReader) -> str:
         raise BadRequest(f"multipart field {part.name!r} is not UTF-8") from None
 
 
-async def _receive_part(ctx: Ctx, part: BodyPartReader) -> TempWriter:
+async def multipart_parts(ctx: Ctx) -> AsyncIterator[BodyPartReader]:
+    """The parts of a flat multipart body (a malformed one is a 400)."""
+    if not ctx.request.content_type.startswith("multipart/"):
+        raise BadRequest("this method needs a multipart/form-data body")
+    try:
+        reader = await ctx.request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise BadRequest("nested multipart bodies are not supported")
+            yield part
+    except ValueError as exc:  # what aiohttp's parser raises for a malformed body
+        raise BadRequest(f"malformed multipart body: {exc}") from None
+
+
+async def receive_part(ctx: Ctx, part: BodyPartReader) -> TempWriter:
     writer = await ctx.storage.open_temp(ctx.state.config.max_upload_bytes)
     try:
         while chunk := await part.read_chunk(1 << 20):
@@ -176,16 +192,11 @@ async def _receive_part(ctx: Ctx, part: BodyPartReader) -> TempWriter:
 @raw_method("file-storage.bulk.upload")
 async def bulk_upload(ctx: Ctx) -> web.StreamResponse:
     team_id = _query_team(ctx)
-    if not ctx.request.content_type.startswith("multipart/"):
-        raise BadRequest("file-storage.bulk.upload needs a multipart/form-data body")
     uploads: list[tuple[str, TempWriter]] = []
     try:
-        reader = await ctx.request.multipart()
         name: str | None = None
         directory = "/"
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                raise BadRequest("nested multipart bodies are not supported")
+        async for part in multipart_parts(ctx):
             if part.name == "name":
                 name = await _read_text(part)
             elif part.name == "path":
@@ -195,14 +206,10 @@ async def bulk_upload(ctx: Ctx) -> web.StreamResponse:
                 if not file_name or "/" in file_name:
                     raise BadRequest("each file needs a plain 'name' (no '/')")
                 path = clean_path(directory.rstrip("/") + "/" + file_name)
-                uploads.append((path, await _receive_part(ctx, part)))
+                uploads.append((path, await receive_part(ctx, part)))
                 name, directory = None, "/"
             else:
                 await part.release()
-    except ValueError as exc:  # aiohttp's multipart parser reports malformed bodies so
-        for _, writer in uploads:
-            await writer.abort()
-        raise BadRequest(f"malformed multipart body: {exc}") from None
     except BaseException:
         for _, writer in uploads:
             await writer.abort()
@@ -255,10 +262,7 @@ async def list_files(ctx: Ctx, data: Any) -> Any:
 @json_method("file-storage.info")
 async def info(ctx: Ctx, data: Any) -> Any:
     file_id = Body(data).int("id")
-    row = await ctx.db.read(file_row_by_id, file_id)
-    if row is None or not ctx.sees_team(row["team_id"]):
-        raise NotFound(f"file {file_id} not found")
-    return file_json(row)
+    return file_json(ctx.visible(await ctx.db.read(file_row_by_id, file_id), f"file {file_id}"))
 
 
 @raw_method("file-storage.download")
@@ -266,16 +270,15 @@ async def download(ctx: Ctx) -> web.StreamResponse:
     body = Body(parse_json(await ctx.request.read()))
     if body.data.get("id") is not None:
         file_id = as_int(body.data["id"], "id")
-        row = await ctx.db.read(file_row_by_id, file_id)
-        if row is None or not ctx.sees_team(row["team_id"]):
-            raise NotFound(f"file {file_id} not found")
+        row = ctx.visible(await ctx.db.read(file_row_by_id, file_id), f"file {file_id}")
     else:
         team_id = body.int("teamId")
         ctx.require_team(team_id)
         path = clean_path(body.str("path"))
-        row = await ctx.db.read(_file_row_by_path, team_id, path)
-        if row is None:
+        found = await ctx.db.read(_file_row_by_path, team_id, path)
+        if found is None:
             raise NotFound(f"file {path!r} not found in team {team_id}")
+        row = found
     return await send_file(
         ctx.request,
         ctx.storage.abspath(row["relpath"]),

@@ -14,16 +14,15 @@ import uuid
 from json.encoder import encode_basestring
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
 from blobflow.server._context import Ctx, json_method, parse_json, raw_method
 from blobflow.server._db import now_iso
 from blobflow.server._errors import BadRequest, NonUnique, NotFound
-from blobflow.server._files import collect_object
+from blobflow.server._files import collect_object, multipart_parts, receive_part
 from blobflow.server._http import Encoded, json_response, send_bytes, send_file
-from blobflow.server._lists import filter_sql, order_sql, page_of, page_result
+from blobflow.server._lists import fetch_page, filter_sql, order_sql, page_of, page_result
 from blobflow.server._projects import checked_dataset, checked_project
-from blobflow.server._storage import TempWriter
 from blobflow.server._validate import Body, as_str
 
 __all__ = ["mime_for", "image_json", "checked_images"]
@@ -302,25 +301,11 @@ def _own_hashes(conn: sqlite3.Connection, user_id: int, items: list[tuple[str, i
 
 @raw_method("images.bulk.upload")
 async def bulk_upload(ctx: Ctx) -> web.StreamResponse:
-    if not ctx.request.content_type.startswith("multipart/"):
-        raise BadRequest("images.bulk.upload needs a multipart/form-data body")
     stored: list[tuple[str, int, str]] = []
-    try:
-        reader = await ctx.request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader):
-                raise BadRequest("nested multipart bodies are not supported")
-            writer: TempWriter = await ctx.storage.open_temp(ctx.state.config.max_upload_bytes)
-            try:
-                while chunk := await part.read_chunk(1 << 20):
-                    await writer.write(chunk)
-            except BaseException:
-                await writer.abort()
-                raise
-            relpath = await writer.commit_content()
-            stored.append((writer.hash, writer.size, relpath))
-    except ValueError as exc:
-        raise BadRequest(f"malformed multipart body: {exc}") from None
+    async for part in multipart_parts(ctx):
+        writer = await receive_part(ctx, part)
+        relpath = await writer.commit_content()
+        stored.append((writer.hash, writer.size, relpath))
     # Content-addressed files are never half-visible and may be shared, so nothing to undo.
     await ctx.db.write(_own_hashes, ctx.user_id, stored)
     return json_response([{"hash": digest} for digest, _, _ in stored])
@@ -382,12 +367,8 @@ async def list_images(ctx: Ctx, data: Any) -> Any:
             scope = "i.dataset_id IN (SELECT id FROM datasets WHERE project_id = ?)"
             params = [project_id, *params]
         cond = f" WHERE {scope} AND {where}"
-        total = conn.execute("SELECT count(*) FROM images i" + cond, params).fetchone()[0]
-        rows = conn.execute(
-            _IMAGE_SELECT + cond + f" ORDER BY {order_sql(body, 'i.')} LIMIT ? OFFSET ?",
-            [*params, per_page, offset],
-        ).fetchall()
-        return total, rows
+        return fetch_page(conn, _IMAGE_SELECT, "images i", cond, params,
+                          order_sql(body, "i."), per_page, offset)
 
     total, rows = await ctx.db.read(run)
     head = json.dumps(page_result(total, per_page, []))[:-3]  # drop the closing '[]}'

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,7 +13,7 @@ from blobflow.server._context import ServerConfig
 from blobflow.server._errors import BadRequest
 from blobflow.server._validate import Body, as_dict, as_str
 
-__all__ = ["filter_sql", "page_of", "page_result", "order_sql"]
+__all__ = ["filter_sql", "page_of", "page_result", "order_sql", "fetch_page"]
 
 _SORTABLE = {"id": "id", "name": "name", "createdAt": "created_at", "updatedAt": "updated_at"}
 
@@ -75,3 +76,15 @@ def page_result(total: int, per_page: int, entities: list[Any]) -> dict[str, Any
         "pagesCount": max(1, math.ceil(total / per_page)),
         "entities": entities,
     }
+
+
+def fetch_page(
+    conn: sqlite3.Connection, select: str, table: str, cond: str, params: list[Any], order: str,
+    per_page: int, offset: int,
+) -> tuple[int, list[sqlite3.Row]]:
+    """``(total, rows of this page)`` for ``select + cond`` (``table``: ``FROM`` of the count)."""
+    total: int = conn.execute(f"SELECT count(*) FROM {table}" + cond, params).fetchone()[0]
+    rows = conn.execute(
+        select + cond + f" ORDER BY {order} LIMIT ? OFFSET ?", [*params, per_page, offset]
+    ).fetchall()
+    return total, rows

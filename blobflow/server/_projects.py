@@ -9,8 +9,8 @@ from typing import Any
 from blobflow.server._context import Ctx, json_method
 from blobflow.server._core import workspace_row
 from blobflow.server._db import now_iso
-from blobflow.server._errors import BadRequest, NotFound
-from blobflow.server._lists import filter_sql, order_sql, page_of, page_result
+from blobflow.server._errors import BadRequest
+from blobflow.server._lists import fetch_page, filter_sql, order_sql, page_of, page_result
 from blobflow.server._validate import Body, as_dict, as_list, as_str
 
 __all__ = ["project_row", "dataset_row", "checked_project", "checked_dataset", "meta_names"]
@@ -98,17 +98,11 @@ def dataset_row(conn: sqlite3.Connection, dataset_id: int) -> sqlite3.Row | None
 
 def checked_project(ctx: Ctx, conn: sqlite3.Connection, project_id: int) -> sqlite3.Row:
     """The project, if the caller's teams can see it (else 404: do not reveal it exists)."""
-    row = project_row(conn, project_id)
-    if row is None or not ctx.sees_team(row["team_id"]):
-        raise NotFound(f"project {project_id} not found")
-    return row
+    return ctx.visible(project_row(conn, project_id), f"project {project_id}")
 
 
 def checked_dataset(ctx: Ctx, conn: sqlite3.Connection, dataset_id: int) -> sqlite3.Row:
-    row = dataset_row(conn, dataset_id)
-    if row is None or not ctx.sees_team(row["team_id"]):
-        raise NotFound(f"dataset {dataset_id} not found")
-    return row
+    return ctx.visible(dataset_row(conn, dataset_id), f"dataset {dataset_id}")
 
 
 # --- projects -----------------------------------------------------------------------------
@@ -132,9 +126,7 @@ async def projects_add(ctx: Ctx, data: Any) -> Any:
     custom = _json_text(body.dict("customData", {}), "customData")
 
     def add(conn: sqlite3.Connection) -> sqlite3.Row:
-        ws = workspace_row(conn, ws_id)
-        if ws is None or not ctx.sees_team(ws["team_id"]):
-            raise NotFound(f"workspace {ws_id} not found")
+        ws = ctx.visible(workspace_row(conn, ws_id), f"workspace {ws_id}")
         if conn.execute(
             "SELECT 1 FROM projects WHERE workspace_id = ? AND name = ?", (ws_id, name)
         ).fetchone():
@@ -173,19 +165,13 @@ async def projects_list(ctx: Ctx, data: Any) -> Any:
         scope = f"p.team_id IN ({','.join('?' * len(teams)) or 'NULL'})"
         params: list[Any] = list(teams)
         if ws_id is not None:
-            ws = workspace_row(conn, ws_id)
-            if ws is None or not ctx.sees_team(ws["team_id"]):
-                raise NotFound(f"workspace {ws_id} not found")
+            ctx.visible(workspace_row(conn, ws_id), f"workspace {ws_id}")
             scope += " AND p.workspace_id = ?"
             params.append(ws_id)
         params += filter_params
         cond = f" WHERE {scope} AND {where}"
-        total = conn.execute("SELECT count(*) FROM projects p" + cond, params).fetchone()[0]
-        rows = conn.execute(
-            _PROJECT_SELECT + cond + f" ORDER BY {order_sql(body, 'p.')} LIMIT ? OFFSET ?",
-            [*params, per_page, offset],
-        ).fetchall()
-        return total, rows
+        return fetch_page(conn, _PROJECT_SELECT, "projects p", cond, params,
+                          order_sql(body, "p."), per_page, offset)
 
     total, rows = await ctx.db.read(run)
     return page_result(total, per_page, [project_json(r) for r in rows])
@@ -269,33 +255,43 @@ async def projects_settings_update(ctx: Ctx, data: Any) -> Any:
     return await ctx.db.write(update)
 
 
+def _edits(body: Body, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The editable fields present in an ``*.editInfo`` body, as column -> value."""
+    changes: dict[str, Any] = {}
+    for key in keys:
+        if key == "customData":
+            if (custom := body.dict(key, None)) is not None:
+                changes["custom_data"] = json.dumps(custom)
+        elif (value := body.str(key, None)) is not None:
+            changes[key] = value
+    return changes
+
+
+def _apply(conn: sqlite3.Connection, table: str, row_id: int, changes: dict[str, Any]) -> None:
+    sets = "".join(f"{column} = ?, " for column in changes)
+    conn.execute(
+        f"UPDATE {table} SET {sets}updated_at = ? WHERE id = ?",
+        (*changes.values(), now_iso(), row_id),
+    )
+
+
 @json_method("projects.editInfo")
 async def projects_edit_info(ctx: Ctx, data: Any) -> Any:
     body = Body(data)
     project_id = body.int("id")
-    changes: dict[str, Any] = {}
-    if (name := body.str("name", None)) is not None:
-        changes["name"] = name
-    if (description := body.str("description", None)) is not None:
-        changes["description"] = description
-    if (readme := body.str("readme", None)) is not None:
-        changes["readme"] = readme
-    if (custom := body.dict("customData", None)) is not None:
-        changes["custom_data"] = json.dumps(custom)
+    changes = _edits(body, ("name", "description", "readme", "customData"))
 
     def update(conn: sqlite3.Connection) -> dict[str, Any]:
-        checked_project(ctx, conn, project_id)
-        sets = "".join(f"{column} = ?, " for column in changes)
-        conn.execute(
-            f"UPDATE projects SET {sets}updated_at = ? WHERE id = ?",
-            (*changes.values(), now_iso(), project_id),
-        )
+        row = checked_project(ctx, conn, project_id)
+        if "name" in changes and conn.execute(
+            "SELECT 1 FROM projects WHERE workspace_id = ? AND name = ? AND id != ?",
+            (row["workspace_id"], changes["name"], project_id),
+        ).fetchone():
+            raise BadRequest(f"project name {changes['name']!r} already exists")
+        _apply(conn, "projects", project_id, changes)
         return project_json(checked_project(ctx, conn, project_id))
 
-    try:
-        return await ctx.db.write(update)
-    except sqlite3.IntegrityError:
-        raise BadRequest(f"project name {name!r} already exists in the workspace") from None
+    return await ctx.db.write(update)
 
 
 # --- datasets -----------------------------------------------------------------------------
@@ -358,12 +354,8 @@ async def datasets_list(ctx: Ctx, data: Any) -> Any:
             where += " AND d.parent_id IS NULL"
         cond = f" WHERE d.project_id = ? AND {where}"
         params = [project_id, *params]
-        total = conn.execute("SELECT count(*) FROM datasets d" + cond, params).fetchone()[0]
-        rows = conn.execute(
-            _DATASET_SELECT + cond + f" ORDER BY {order_sql(body, 'd.')} LIMIT ? OFFSET ?",
-            [*params, per_page, offset],
-        ).fetchall()
-        return total, rows
+        return fetch_page(conn, _DATASET_SELECT, "datasets d", cond, params,
+                          order_sql(body, "d."), per_page, offset)
 
     total, rows = await ctx.db.read(run)
     return page_result(total, per_page, [dataset_json(r, custom) for r in rows])
@@ -373,21 +365,17 @@ async def datasets_list(ctx: Ctx, data: Any) -> Any:
 async def datasets_edit_info(ctx: Ctx, data: Any) -> Any:
     body = Body(data)
     dataset_id = body.int("id")
-    changes: dict[str, Any] = {}
-    if (name := body.str("name", None)) is not None:
-        changes["name"] = name
-    if (description := body.str("description", None)) is not None:
-        changes["description"] = description
-    if (custom := body.dict("customData", None)) is not None:
-        changes["custom_data"] = json.dumps(custom)
+    changes = _edits(body, ("name", "description", "customData"))
 
     def update(conn: sqlite3.Connection) -> dict[str, Any]:
-        checked_dataset(ctx, conn, dataset_id)
-        sets = "".join(f"{column} = ?, " for column in changes)
-        conn.execute(
-            f"UPDATE datasets SET {sets}updated_at = ? WHERE id = ?",
-            (*changes.values(), now_iso(), dataset_id),
-        )
+        row = checked_dataset(ctx, conn, dataset_id)
+        if "name" in changes and conn.execute(
+            "SELECT 1 FROM datasets WHERE project_id = ? AND parent_id IS ? AND name = ?"
+            " AND id != ?",
+            (row["project_id"], row["parent_id"], changes["name"], dataset_id),
+        ).fetchone():
+            raise BadRequest(f"dataset name {changes['name']!r} already exists")
+        _apply(conn, "datasets", dataset_id, changes)
         return dataset_json(checked_dataset(ctx, conn, dataset_id))
 
     return await ctx.db.write(update)
