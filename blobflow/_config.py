@@ -2,15 +2,17 @@
 
 Memory bound of the client (s3transfer style; the numbers are the defaults)::
 
-    peak ~= download_concurrency * chunk_size                        # blob streams in flight
-          + (registration_concurrency + queue_depth) * bulk_add_batch * ~1 KiB
-                                                                     # offsets + ImageInfo batches
-          + extract_batch * <largest image>                          # extraction executor batch
+    peak ~= baseline (interpreter + aiohttp, ~60 MiB)
+          + download_concurrency * chunk_size                        # blob streams in flight
+          + (registration_concurrency + queue_depth) * bulk_add_batch * ~1.1 KiB
+                                                                     # offsets, request, answer
+                                                                     # and ImageInfo per batch
           + max_connections * ~64 KiB                                # socket buffers
-    = 8 * 1 MiB + (4 + 2) * 10,000 * 1 KiB + 1,000 * 4 KiB + 32 * 64 KiB ~= 80 MiB for 4 KB images
+    = 60 MiB + 8 * 1 MiB + (4 + 1) * 10,000 * 1.1 KiB + 32 * 64 KiB ~= 125 MiB
 
 It depends on the concurrency knobs, never on the number of images: offsets are read from the
-pickle in batches, registered results stream out batch by batch, and blobs are streamed to disk.
+pickle in batches, registered results stream out batch by batch, blobs are streamed to disk and
+images are sliced out of them one at a time by a few worker threads.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ class TransferConfig:
     * ``registration_concurrency`` [4]: ``images.bulk.add`` requests in flight.
     * ``download_concurrency`` [8]: blob/file downloads in flight.
     * ``request_concurrency`` [16]: small JSON calls in flight (annotations, hashes, pages).
-    * ``queue_depth`` [2]: batches buffered between two pipeline stages (backpressure).
+    * ``queue_depth`` [1]: batches read ahead of the registration workers (backpressure).
     * ``list_prefetch`` [4]: list pages requested ahead of the one being consumed.
     * ``chunk_size`` [1 MiB]: read/write unit of streamed bodies.
     * ``bulk_add_batch`` [10,000]: images per ``images.bulk.add`` in the offsets flows (as the SDK).
@@ -61,7 +63,7 @@ class TransferConfig:
     registration_concurrency: int = 4
     download_concurrency: int = 8
     request_concurrency: int = 16
-    queue_depth: int = 2
+    queue_depth: int = 1
     list_prefetch: int = 4
     chunk_size: int = 1 * MiB
     bulk_add_batch: int = 10_000
