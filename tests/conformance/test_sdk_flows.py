@@ -71,13 +71,16 @@ def assert_images_match(
 # --- discovery, auth, Team Files ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("https_probe", [False, True], ids=["no-probe", "https-probe"])
-def test_api_basics(run_sdk: RunSdk, sdk_server: Any, https_probe: bool) -> None:
-    """With the probe on, the SDK first sends a TLS ClientHello to the plain-HTTP port
-    (spec §2.3): the server must shrug it off and the SDK must stay on http."""
+# As inside a Supervisely app: the HTTPS probe on (spec §2.3: a TLS ClientHello to the plain-HTTP
+# port, which the server must shrug off while the SDK stays on http) and an x-task-id header.
+APP_ENV = {"SUPERVISELY_SKIP_HTTPS_USER_HELPER_CHECK": None, "SUPERVISELY_TASK_ID": "4242"}
+
+
+@pytest.mark.parametrize("app_env", [False, True], ids=["plain-env", "app-env"])
+def test_api_basics(run_sdk: RunSdk, sdk_server: Any, app_env: bool) -> None:
     result = run_sdk(
         "api_basics",
-        sdk_env={"SUPERVISELY_SKIP_HTTPS_USER_HELPER_CHECK": None} if https_probe else None,
+        sdk_env=APP_ENV if app_env else None,
         team_id=sdk_server.team_id,
         workspace_id=sdk_server.workspace_id,
     )
