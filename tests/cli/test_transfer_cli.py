@@ -340,3 +340,11 @@ def test_sync_wrappers_for_scripts(live: Any, tmp_path: Path, sdk_fixtures: Path
     download_fast(live.address, pid, tmp_path / "d", token=live.token, progress=False)
     with Project(tmp_path / "d") as project:
         assert len(project.get_dataset("ds0")) == 15
+
+
+def test_debug_shows_the_exception(live: Any, tmp_path: Path) -> None:
+    from blobflow.api import AuthError
+
+    make_image_folder(tmp_path / "p", 1)
+    with pytest.raises(AuthError):
+        main(["upload", "p", "--workspace", "1", "--token", "wrong", "--quiet", "--debug"])
