@@ -152,7 +152,17 @@ def get_file_offsets_batch_generator(
     infos = scan_blob(archive_path, filter_func, skip_special=skip_special)
     if output_format == "objects":
         return _batched(infos, batch_size)
-    return ([info.to_dict(team_file_id) for info in batch] for batch in _batched(infos, batch_size))
+    return (
+        [
+            {
+                "title": i.name,
+                "teamFileId": team_file_id,
+                "sourceBlob": {"offsetStart": i.offset_start, "offsetEnd": i.offset_end},
+            }
+            for i in batch
+        ]  # BlobImageInfo.to_dict, inlined
+        for batch in _batched(infos, batch_size)
+    )
 
 
 def _batched(infos: Iterator[BlobImageInfo], size: int) -> Iterator[list[BlobImageInfo]]:

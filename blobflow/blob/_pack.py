@@ -111,18 +111,11 @@ def _kind(path: str) -> str:
     return "special file"
 
 
-def _read_all(name: str, flags: int, dir_fd: int) -> bytes:
-    fd = os.open(name, flags, dir_fd=dir_fd)
-    try:
-        data = os.read(fd, _READ_CHUNK)
-        if len(data) < _READ_CHUNK:
-            return data
-        chunks = [data]
-        while chunk := os.read(fd, 1 << 22):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
+def _read_rest(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 22):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class _Writer:
@@ -208,7 +201,13 @@ def _plan_and_write(
             dir_fd = dir_fds.get(index)
             if dir_fd is None:
                 dir_fd = dir_fds[index] = os.open(dirs[index], os.O_RDONLY | _O_DIRECTORY)
-            data = _read_all(title, flags, dir_fd)
+            fd = os.open(title, flags, dir_fd=dir_fd)  # inlined _read_all: the common case
+            try:
+                data = os.read(fd, _READ_CHUNK)
+                if len(data) == _READ_CHUNK:
+                    data += _read_rest(fd)
+            finally:
+                os.close(fd)
             size = len(data)
             if not size and not allow_empty:
                 empty = os.path.join(dirs[index], title)
