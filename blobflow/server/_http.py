@@ -52,8 +52,8 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
         end = int(last) + 1 if last else size
     except ValueError:
         return None
-    if start < 0 or end <= start:
-        return None
+    if start < 0 or (last and end <= start):
+        return None  # syntactically invalid: ignore the header
     if start >= size:
         raise RangeNotSatisfiable(f"range start {start} is past the end ({size} bytes)")
     return start, min(end, size)

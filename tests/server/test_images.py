@@ -259,3 +259,37 @@ async def test_image_text_matches_image_json(
         meta = json.loads(args[10]) if args[10] else None
         expected = image_json(*args[:10], meta, *args[11:])  # type: ignore[arg-type]
         assert json.loads(image_text(*args)) == expected  # type: ignore[arg-type]
+
+
+async def test_list_by_project_and_recursive(
+    client: Client, server: Any, project: dict[str, Any], dataset: dict[str, Any]
+) -> None:
+    f = await client.upload(server.team_id, "/blob-files/r.tar", BLOB)
+    child = await client.ok("datasets.add", {"projectId": project["id"], "name": "child",
+                                             "parentId": dataset["id"]})
+    await client.ok("images.bulk.add", {"datasetId": dataset["id"],
+                                        "images": blob_items(f["id"], ["p.png"])})
+    await client.ok("images.bulk.add", {"datasetId": child["id"],
+                                        "images": blob_items(f["id"], ["c.png"])})
+    flat = await client.ok("images.list", {"datasetId": dataset["id"]})
+    assert [i["name"] for i in flat["entities"]] == ["p.png"]
+    deep = await client.ok("images.list", {"datasetId": dataset["id"], "recursive": True})
+    assert [i["name"] for i in deep["entities"]] == ["p.png", "c.png"]
+    whole = await client.ok("images.list", {"projectId": project["id"], "datasetId": None})
+    assert whole["total"] == 2
+    status, _ = await client.call("images.list", {})
+    assert status == 400
+
+
+async def test_download_id_is_scoped_to_its_project(
+    client: Client, server: Any, dataset: dict[str, Any]
+) -> None:
+    _, images = await _blob_images(client, server, dataset, 1)
+    other = await client.ok("projects.add", {"workspaceId": server.workspace_id,
+                                             "name": "other"})
+    status, _ = await client.call("images.data.download", {
+        "projectId": other["id"], "downloadId": images[0]["downloadId"]})
+    assert status == 404
+    status, _ = await client.call("images.data.download", {
+        "projectId": other["id"], "downloadId": "not-an-id"})
+    assert status == 404
