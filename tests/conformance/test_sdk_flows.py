@@ -330,10 +330,18 @@ def test_download_blob_project(
     assert img_files == ([] if blob else expected_files)
 
 
-def test_blob_dataset_past_one_page(run_sdk: RunSdk, sdk_server: Any, tmp_path: Path) -> None:
-    """More blob images than one page of images.list: the SDK's listings (sync pages and
-    download_fast's probe + parallel pages from itemsCount) must see every image."""
+def test_blob_dataset_past_one_page(
+    run_sdk: RunSdk,
+    sdk_server: Any,
+    sdk_fixtures: Path,
+    source_sha256: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """A dataset with two blobs and more images than one page of images.list: the SDK's
+    listings (sync pages; download_fast's probe + pages from itemsCount) must see every image,
+    and download_fast must fetch both blobs and write one offsets file per blob."""
     count = 1500
+    fixture_tar = sdk_fixtures / "blob" / "small_images.tar"
     result = run_sdk(
         "many_images",
         workspace_id=sdk_server.workspace_id,
@@ -341,13 +349,24 @@ def test_blob_dataset_past_one_page(run_sdk: RunSdk, sdk_server: Any, tmp_path: 
         count=count,
         work_dir=str(tmp_path / "work"),
         dest_dir=str(tmp_path / "downloaded"),
+        extra_tar=str(fixture_tar),
+        extra_pkl=str(sdk_fixtures / "blob" / "small_images_offsets.pkl"),
     )
-    assert result["per_page"] < count, "the dataset must span several pages"
-    assert result["listed"] == count
-    assert result["items_count"] == count
+    total = count + len(source_sha256)
+    assert result["per_page"] < total, "the dataset must span several pages"
+    assert result["listed"] == total
+    assert result["items_count"] == total
     assert not result["switched_to_sync"], result["log"]
     local = result["local"]
-    assert list(local["blob_files"].values()) == [result["tar_sha256"]]
-    items = local["datasets"]["ds0"]["items"]
-    assert {name: item["sha256"] for name, item in items.items()} == result["source"]
-    assert all(item["from_blob"] and item["ann"]["objects"] == [] for item in items.values())
+    blob_shas = sorted([result["tar_sha256"], sha256_hex(fixture_tar)])
+    assert sorted(local["blob_files"].values()) == blob_shas
+    ds = local["datasets"]["ds0"]
+    expected_pkls = sorted(n.replace(".tar", "_offsets.pkl") for n in local["blob_files"])
+    assert ds["offsets_files"] == expected_pkls
+    items = ds["items"]
+    assert {name: item["sha256"] for name, item in items.items()} == {
+        **result["source"],
+        **source_sha256,
+    }
+    assert all(item["from_blob"] for item in items.values())
+    assert all(item["ann"]["objects"] == [] for item in items.values())

@@ -1,5 +1,6 @@
-"""Past one page: a blob of `count` small PNGs (more than the server's page size) registered
-with `upload_blob_images`, no annotations, then `sly.download_fast(..., download_blob_files=True)`.
+"""Past one page: a blob of `count` small PNGs (more than the server's page size) and a second
+blob, registered in one dataset with `upload_blob_images` (no annotations), then
+`sly.download_fast(..., download_blob_files=True)`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ def flow(api: sly.Api, args: dict[str, Any]) -> dict[str, Any]:
     )
     dataset = api.dataset.create(project.id, "ds0")
     api.image.upload_blob_images(dataset.id, f"{tf_dir}/many.tar")
+    # A second blob in the same dataset: download_fast fetches both and writes one pkl each.
+    extra = [f"{tf_dir}/{os.path.basename(p)}" for p in (args["extra_tar"], args["extra_pkl"])]
+    api.file.upload_bulk(team_id, [args["extra_tar"], args["extra_pkl"]], extra)
+    api.image.upload_blob_images(dataset.id, extra[0])
     with ErrorLog() as log:
         sly.download_fast(api, project.id, args["dest_dir"], download_blob_files=True)
     return {
