@@ -127,6 +127,7 @@ async def test_upload_then_download_round_trip(server: Any, built: Any, tmp_path
 
 
 @pytest.mark.sdk
+@pytest.mark.asyncio(loop_factories=["uvloop"])  # the SDK's start-up dominates: one loop is enough
 async def test_sdk_reads_a_downloaded_project(server: Any, built: Any, tmp_path: Path) -> None:
     root, expected = built
     async with Api(server.address, server.token) as api:
