@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import re
 import stat
 import threading
 from collections.abc import Callable, Iterator
@@ -53,11 +54,24 @@ class BlobPart(NamedTuple):
 _File = tuple[bytes, str, int]
 
 
+def _own_output(tar_path: str) -> Callable[[str], bool]:
+    """Recognise (by file name) what this call writes beside tar_path, so that packing a folder
+    into a tar inside that same folder never packs the blob, its parts, offsets or temp files."""
+    stem = re.escape(Path(tar_path).stem)
+    name = re.escape(os.path.basename(tar_path))
+    pattern = re.compile(rf"{name}|{stem}(_\d{{3,}})?(\.tar|_offsets\.pkl)|\.({stem}).*\.tmp")
+    return lambda n: pattern.fullmatch(n) is not None
+
+
 def _collect(
-    src_dir: str, filter_func: Callable[[str], bool] | None, follow_symlinks: bool
+    src_dir: str,
+    filter_func: Callable[[str], bool] | None,
+    follow_symlinks: bool,
+    output_dirs: dict[str, Callable[[str], bool]],
 ) -> tuple[list[_File], list[str]]:
     """Every regular file under src_dir, sorted by archive path, and the directories they are
-    in (files are opened relative to a directory fd: shorter path walks, fewer syscalls)."""
+    in (files are opened relative to a directory fd: shorter path walks, fewer syscalls).
+    ``output_dirs`` maps an absolute directory to a test for our own output files in it."""
     files: list[_File] = []
     dirs: list[str] = []
     seen: dict[str, str] = {}
@@ -66,8 +80,11 @@ def _collect(
         prefix, directory = stack.pop()
         index = len(dirs)
         dirs.append(directory)
+        is_output = output_dirs.get(os.path.abspath(directory))
         with os.scandir(directory) as it:
             for entry in it:
+                if is_output is not None and is_output(entry.name):
+                    continue
                 rel = prefix + entry.name
                 if not entry.is_file(follow_symlinks=follow_symlinks):
                     if entry.is_dir(follow_symlinks=follow_symlinks):
@@ -293,7 +310,10 @@ def archive_directory_parts(
         raise ValueError("max_members must be >= 1")
     if not os.path.isdir(src):
         raise BlobFormatError(f"{src}: not a directory")
-    files, dirs = _collect(src, filter_func, follow_symlinks)
+    outputs = {os.path.abspath(os.path.dirname(final_tar)): _own_output(final_tar)}
+    if offsets_dir is not None:
+        outputs.setdefault(os.path.abspath(os.fspath(offsets_dir)), _own_output(final_tar))
+    files, dirs = _collect(src, filter_func, follow_symlinks, outputs)
     if not files:
         what = "no file passes filter_func" if filter_func is not None else "no files"
         raise BlobFormatError(f"{src}: nothing to pack ({what})")

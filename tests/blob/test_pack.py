@@ -227,3 +227,14 @@ def test_nothing_to_pack_is_an_error(make_tree: Tree, tmp_path: Path) -> None:
     with pytest.raises(BlobFormatError, match="nothing to pack"):
         archive_directory(tmp_path / "emptydir", tmp_path / "n.tar")
     assert not (tmp_path / "n.tar").exists()
+
+
+def test_packing_into_the_source_folder_skips_own_outputs(make_tree: Tree) -> None:
+    src = make_tree({"a.png": b"a", "sub/b.png": b"b"})
+    first = archive_directory(src, src / "blob.tar", offsets_dir=src)
+    again = archive_directory(src, src / "blob.tar", offsets_dir=src)  # blob + pkl now exist
+    assert [i.name for i in first] == [i.name for i in again] == ["a.png", "b.png"]
+    parts = archive_directory_parts(src, src / "blob.tar", max_members=1, offsets_dir=src)
+    assert [i.name for p in parts for i in p.infos] == ["a.png", "b.png"]
+    (src / "blob_notes.txt").write_bytes(b"n")  # similar names are still packed
+    assert "blob_notes.txt" in [i.name for i in archive_directory(src, src / "blob.tar")]
