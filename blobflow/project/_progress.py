@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from tqdm import tqdm
+
+from blobflow.engine import run
 
 __all__ = ["bar", "run_sync"]
 
@@ -42,7 +44,7 @@ def bar(desc: str, total: int | None, *, enabled: bool, unit: str = "it") -> Any
     )
 
 
-def run_sync(factory: Callable[[], Awaitable[T]]) -> T:
+def run_sync(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a flow from synchronous code (scripts); refuses inside a running event loop."""
     try:
         asyncio.get_running_loop()
@@ -50,10 +52,4 @@ def run_sync(factory: Callable[[], Awaitable[T]]) -> T:
         pass
     else:
         raise RuntimeError("inside an event loop: await the *_async flow instead")
-    try:
-        import uvloop
-
-        runner: Any = uvloop.run
-    except ImportError:  # pragma: no cover - Windows
-        runner = asyncio.run
-    return runner(factory())  # type: ignore[no-any-return]
+    return run(factory())
