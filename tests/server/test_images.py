@@ -293,3 +293,17 @@ async def test_download_id_is_scoped_to_its_project(
     status, _ = await client.call("images.data.download", {
         "projectId": other["id"], "downloadId": "not-an-id"})
     assert status == 404
+
+
+async def test_bulk_add_reply_equals_images_info(
+    client: Client, server: Any, dataset: dict[str, Any]
+) -> None:
+    """The hot-path encoders agree with the plain dict form, field for field."""
+    f = await client.upload(server.team_id, "/blob-files/e.tar", BLOB)
+    (digest,) = await _upload_images(client, [b"img"])
+    items = [*blob_items(f["id"], ['we"ird näme.JPG', "x.tif", "noext"]),
+             {"title": "h.png", "hash": digest["hash"], "meta": {"a": [1, None]}}]
+    added = await client.ok("images.bulk.add", {"datasetId": dataset["id"], "images": items})
+    listed = await client.ok("images.list", {"datasetId": dataset["id"]})
+    for image, from_list in zip(added, listed["entities"], strict=True):
+        assert image == await client.ok("images.info", {"id": image["id"]}) == from_list
