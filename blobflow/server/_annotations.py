@@ -72,8 +72,6 @@ def _compose(conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[dict[str
         ann, created, updated = anns.get(
             row["id"], (_empty_annotation(), row["created_at"], row["updated_at"])
         )
-        if not isinstance(ann, dict):
-            ann = {"value": ann}
         for f in figures.get(row["id"], []):
             geometry = json.loads(f["geometry"])
             obj = {
