@@ -22,7 +22,7 @@ from typing import Any
 from blobflow.bench._data import BenchData, DataSpec, ensure_data
 from blobflow.bench._limits import measure_limits
 from blobflow.bench._raw import RawClient
-from blobflow.bench._report import ORDER, RunRecord, build_results, format_table
+from blobflow.bench._report import ORDER, RunRecord, build_results, format_table, write_outputs
 from blobflow.bench._runner import Job, JobResult, run_job
 from blobflow.bench._verify import verify_download, verify_upload
 
@@ -72,7 +72,9 @@ def _embedded_server(opts: BenchOptions, data_dir: Path) -> Iterator[Target]:
     from blobflow.server import ServerProcess
 
     latency_ms, bandwidth = PROFILES[opts.profile]
-    with ServerProcess(data_dir=data_dir, latency_ms=latency_ms, bandwidth_mbps=bandwidth) as srv:
+    with ServerProcess(
+        data_dir=data_dir, latency_ms=latency_ms, bandwidth_mbps=bandwidth, startup_timeout=120
+    ) as srv:
         yield Target(srv.address, srv.token, int(srv.team_id), int(srv.workspace_id))
 
 
@@ -130,7 +132,9 @@ class _Run:
     def execute(self, job: Job) -> JobResult:
         python = self.opts.sdk_python if job.client == "sdk" else self.opts.python
         assert python is not None
-        log_path = self.work / "logs" / f"{job.name}.log"
+        # Child logs are kept (in <out>/logs) only for runs that fail.
+        logs = self.opts.out / "logs" if self.opts.out is not None else self.work / "logs"
+        log_path = logs / f"{job.name}.log"
         result = run_job(job, python, timeout=self.opts.timeout, log_path=log_path)
         if result.ok:
             try:
@@ -140,6 +144,10 @@ class _Run:
                 result.ok = False
                 result.error = f"not verified: {type(exc).__name__}: {exc}"
         shutil.rmtree(job.work_dir, ignore_errors=True)
+        if result.ok:
+            log_path.unlink(missing_ok=True)
+        elif result.error and str(log_path) not in result.error:
+            result.error += f" (log: {log_path})"
         return result
 
     def _verify(self, job: Job, result: JobResult, raw: RawClient) -> None:
@@ -218,6 +226,24 @@ class _Run:
         return records
 
 
+def _results(
+    opts: BenchOptions,
+    data: BenchData,
+    records: list[RunRecord],
+    limits: list[dict[str, float]],
+    runs: int,
+) -> dict[str, Any]:
+    return build_results(
+        records,
+        images=opts.images,
+        total_bytes=data.total_bytes,
+        profile=opts.profile,
+        runs=runs,
+        limits=limits,
+        command=opts.command,
+    )
+
+
 def run_bench(opts: BenchOptions) -> dict[str, Any]:
     """Run the whole comparison; return the results dict (see ``_report``)."""
     if opts.profile not in PROFILES:
@@ -228,6 +254,7 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
     opts.log(f"data: {data.root} ({data.total_bytes / 1e6:.1f} MB)")
     records: list[RunRecord] = []
     limits: list[dict[str, float]] = []
+    results: dict[str, Any] = {}
     base = opts.work_dir or Path(tempfile.gettempdir())
     base.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="blobflow-bench-", dir=base) as tmp:
@@ -245,17 +272,11 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
                 )
                 records += one.uploads()
                 records += one.downloads()
-            if opts.work_dir is None or run < opts.runs - 1:
-                shutil.rmtree(work, ignore_errors=True)
-    results = build_results(
-        records,
-        images=opts.images,
-        total_bytes=data.total_bytes,
-        profile=opts.profile,
-        runs=opts.runs,
-        limits=limits,
-        command=opts.command,
-    )
+            shutil.rmtree(work, ignore_errors=True)
+            results = _results(opts, data, records, limits, run + 1)
+            if opts.out is not None and run < opts.runs - 1:
+                # A long benchmark keeps what it measured so far if it is interrupted.
+                write_outputs({**results, "partial": f"{run + 1} of {opts.runs} runs"}, opts.out)
     results["wall_seconds"] = time.perf_counter() - started
     return results
 

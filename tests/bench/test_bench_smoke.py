@@ -33,7 +33,7 @@ def test_bench_cli_runs_every_strategy_and_verifies(
     code = main([
         "bench", "--images", "240", "--runs", "1", "--out", str(out),
         "--cache-dir", str(tmp_path / "cache"), "--work-dir", str(tmp_path / "work"),
-        "--verify-sample", "0", "--timeout", "300", "--json", "--quiet",
+        "--verify-sample", "0", "--timeout", "600", "--json", "--quiet",
     ])  # fmt: skip
     printed = json.loads(capsys.readouterr().out)
     results = json.loads((out / "results.json").read_text())
@@ -71,7 +71,7 @@ def test_upload_verification_catches_a_missing_image(tmp_path: Path) -> None:
     from blobflow.server import ServerProcess
 
     data = ensure_data(DataSpec(80, 4.0, seed=5), tmp_path / "cache", workers=1)
-    with ServerProcess(data_dir=tmp_path / "srv") as srv:
+    with ServerProcess(data_dir=tmp_path / "srv", startup_timeout=120) as srv:
         job = Job(
             direction="upload", strategy="standard", client="blobflow", server=srv.address,
             token=srv.token, team_id=srv.team_id, workspace_id=srv.workspace_id,
@@ -81,8 +81,8 @@ def test_upload_verification_catches_a_missing_image(tmp_path: Path) -> None:
         (tmp_path / "w").mkdir()
         import sys
 
-        result = run_job(job, sys.executable, timeout=120, log_path=tmp_path / "log")
-        assert result.ok, result.error
+        result = run_job(job, sys.executable, timeout=600, log_path=tmp_path / "log")
+        assert result.ok, (result.error, (tmp_path / "log").read_text())
         assert result.project_id is not None and result.peak_rss_mb
         with RawClient(srv.address, srv.token) as raw:
             verify_upload(raw, result.project_id, data, sample=0)
