@@ -244,21 +244,25 @@ async def test_hashes_are_private_to_their_uploader(client: Client, server: Any)
     assert await client.ok("images.internal.hashes.list", [b64sha(data)], token="other") == []
 
 
-async def test_image_text_matches_image_json(
-    client: Client, server: Any, dataset: dict[str, Any]
-) -> None:
-    """The pre-encoded hot path and the dict form agree field for field."""
+def test_image_text_is_the_api_image_object() -> None:
     import json
 
-    from blobflow.server._images import image_json, image_text
+    from blobflow.server._images import image_text
 
-    for args in (
-        (1, 2, 3, 'we"ird\\ näme.png', None, 10, "image/png", 7, 0, 10, None, 1, "a", "b", 2),
-        (1, 2, 3, "x", "hash=", 10, None, None, None, None, '{"k": [1]}', None, "a", "b", 0),
-    ):
-        meta = json.loads(args[10]) if args[10] else None
-        expected = image_json(*args[:10], meta, *args[11:])  # type: ignore[arg-type]
-        assert json.loads(image_text(*args)) == expected  # type: ignore[arg-type]
+    text = image_text(1, 2, 3, 'we"ird\\ näme.png', None, 10, "image/png", 7, 0, 10, None, 1,
+                      "a", "b", 2)
+    assert json.loads(text) == {
+        "id": 1, "name": 'we"ird\\ näme.png', "link": None, "hash": None, "mime": "image/png",
+        "ext": "png", "size": 10, "width": None, "height": None, "labelsCount": 2,
+        "datasetId": 2, "createdAt": "a", "updatedAt": "b", "meta": {},
+        "pathOriginal": "/blob/7/0-10", "fullStorageUrl": None, "tags": [], "createdBy": 1,
+        "relatedDataId": 7, "downloadId": "dl-7", "offsetStart": 0, "offsetEnd": 10,
+        "projectId": 3, "description": "",
+    }
+    hashed = json.loads(image_text(1, 2, 3, "x", "h=", 5, None, None, None, None,
+                                   '{"k": [1]}', None, "a", "b"))
+    assert hashed["hash"] == "h=" and hashed["meta"] == {"k": [1]} and hashed["mime"] is None
+    assert hashed["relatedDataId"] is None and hashed["downloadId"] is None
 
 
 async def test_list_by_project_and_recursive(
