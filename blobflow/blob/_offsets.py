@@ -13,6 +13,7 @@ from typing import Any, Literal, overload
 
 from blobflow._errors import BlobFormatError
 from blobflow.blob._atomic import atomic_path
+from blobflow.blob._gc import gc_paused
 from blobflow.blob._pickle import (
     OFFSETS_PKL_BATCH_SIZE,
     OFFSETS_PKL_SUFFIX,
@@ -205,6 +206,6 @@ def save_blob_offsets_pkl(
         skip_special=skip_special,
     )
     os.makedirs(os.fspath(output_dir), exist_ok=True)
-    with atomic_path(out) as tmp, open(tmp, "wb") as f:
+    with gc_paused(), atomic_path(out) as tmp, open(tmp, "wb") as f:
         write_streams(batches, f)
     return out

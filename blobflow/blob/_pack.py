@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 from blobflow._errors import BlobFormatError
 from blobflow.blob._atomic import atomic_path
+from blobflow.blob._gc import gc_paused
 from blobflow.blob._offsets import offsets_pkl_path
 from blobflow.blob._pickle import BlobImageInfo, _batches, write_streams
 from blobflow.blob._tar import (
@@ -39,7 +40,6 @@ _READ_CHUNK = 1 << 16  # one read() returns a whole small image
 _FLUSH_AT = 8 << 20  # write joined output every 8 MiB
 _ZEROS = bytes(BLOCK)
 _TAIL_SUM = _BASE_SUM + ord("0")  # constant header parts + typeflag '0'
-_TAIL = _MTIME  # mtime follows the size field
 
 
 class BlobPart(NamedTuple):
@@ -240,7 +240,7 @@ def _plan_and_write(
                     name_field,
                     _MODE_UID_GID,
                     size_field,
-                    _TAIL,
+                    _MTIME,
                     chk,
                     _LINK_MAGIC,
                 )
@@ -310,44 +310,45 @@ def archive_directory_parts(
         raise ValueError("max_members must be >= 1")
     if not os.path.isdir(src):
         raise BlobFormatError(f"{src}: not a directory")
-    outputs = {os.path.abspath(os.path.dirname(final_tar)): _own_output(final_tar)}
-    if offsets_dir is not None:
-        outputs.setdefault(os.path.abspath(os.fspath(offsets_dir)), _own_output(final_tar))
-    files, dirs = _collect(src, filter_func, follow_symlinks, outputs)
-    if not files:
-        what = "no file passes filter_func" if filter_func is not None else "no files"
-        raise BlobFormatError(f"{src}: nothing to pack ({what})")
-    split = max_bytes is not None or max_members is not None
-    with contextlib.ExitStack() as stack:
+    with gc_paused():
+        outputs = {os.path.abspath(os.path.dirname(final_tar)): _own_output(final_tar)}
+        if offsets_dir is not None:
+            outputs.setdefault(os.path.abspath(os.fspath(offsets_dir)), _own_output(final_tar))
+        files, dirs = _collect(src, filter_func, follow_symlinks, outputs)
+        if not files:
+            what = "no file passes filter_func" if filter_func is not None else "no files"
+            raise BlobFormatError(f"{src}: nothing to pack ({what})")
+        split = max_bytes is not None or max_members is not None
+        with contextlib.ExitStack() as stack:
 
-        def targets() -> Iterator[tuple[str, str]]:
-            index = 1
-            while True:
-                final = _part_name(final_tar, index) if split else final_tar
-                yield final, stack.enter_context(atomic_path(final))
-                index += 1
+            def targets() -> Iterator[tuple[str, str]]:
+                index = 1
+                while True:
+                    final = _part_name(final_tar, index) if split else final_tar
+                    yield final, stack.enter_context(atomic_path(final))
+                    index += 1
 
-        written = _plan_and_write(
-            files,
-            dirs,
-            targets(),
-            max_bytes=max_bytes,
-            max_members=max_members,
-            allow_empty=allow_empty,
-            follow_symlinks=follow_symlinks,
-        )
-        result: list[BlobPart] = []
-        for final, _tmp, infos in written:
-            pkl = None
-            if offsets_dir is not None:
-                os.makedirs(os.fspath(offsets_dir), exist_ok=True)
-                pkl = offsets_pkl_path(final, offsets_dir)
-                # written before the tars are renamed; a failure leaves neither behind
-                pkl_tmp = stack.enter_context(atomic_path(pkl))
-                with open(pkl_tmp, "wb") as fh:
-                    write_streams(_batches(infos), fh)
-            result.append(BlobPart(final, infos, pkl))
-        # leaving the stack renames every temporary file into place (or removes them all)
+            written = _plan_and_write(
+                files,
+                dirs,
+                targets(),
+                max_bytes=max_bytes,
+                max_members=max_members,
+                allow_empty=allow_empty,
+                follow_symlinks=follow_symlinks,
+            )
+            result: list[BlobPart] = []
+            for final, _tmp, infos in written:
+                pkl = None
+                if offsets_dir is not None:
+                    os.makedirs(os.fspath(offsets_dir), exist_ok=True)
+                    pkl = offsets_pkl_path(final, offsets_dir)
+                    # written before the tars are renamed; a failure leaves neither behind
+                    pkl_tmp = stack.enter_context(atomic_path(pkl))
+                    with open(pkl_tmp, "wb") as fh:
+                        write_streams(_batches(infos), fh)
+                result.append(BlobPart(final, infos, pkl))
+            # leaving the stack renames every temporary file into place (or removes them all)
     return result
 
 

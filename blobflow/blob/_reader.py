@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from blobflow._errors import BlobFormatError
+from blobflow.blob._gc import gc_paused
 from blobflow.blob._offsets import scan_blob
 from blobflow.blob._pickle import BlobImageInfo
 
@@ -39,7 +40,16 @@ class BlobReader(Mapping[str, bytes]):
     def __init__(self, tar_path: str | os.PathLike[str], offsets: OffsetsSource = None) -> None:
         self.tar_path = os.fspath(tar_path)
         self._mm: mmap.mmap | None = None
-        infos = self._load_offsets(offsets)
+        with gc_paused():
+            self._build_index(self._load_offsets(offsets))
+        with open(self.tar_path, "rb") as f:
+            self._size = os.fstat(f.fileno()).st_size
+            if self._size == 0:
+                raise BlobFormatError(f"{self.tar_path}: empty file, not a blob")
+            self._check_ranges()
+            self._mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+
+    def _build_index(self, infos: Iterable[BlobImageInfo]) -> None:
         # Compact from the start: a million entries cost ~16 MB of offsets plus the names
         # and one dict, not a million BlobImageInfo objects or boxed ints.
         names: list[str] = []
@@ -65,12 +75,6 @@ class BlobReader(Mapping[str, bytes]):
             del names
             index = {name: i for i, name in enumerate(self._names)}
         self._index = index
-        with open(self.tar_path, "rb") as f:
-            self._size = os.fstat(f.fileno()).st_size
-            if self._size == 0:
-                raise BlobFormatError(f"{self.tar_path}: empty file, not a blob")
-            self._check_ranges()
-            self._mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
 
     def _load_offsets(self, offsets: OffsetsSource) -> Iterable[BlobImageInfo]:
         if offsets is None:
