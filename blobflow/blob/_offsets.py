@@ -76,29 +76,43 @@ def scan_blob(
     path = os.fspath(archive_path)
     seen: dict[str, str] = {}
     for group in iter_member_groups(path):
-        for name, typeflag, _offset, data, size in group:
-            if typeflag not in _REGULAR:
-                kind = _SPECIAL.get(typeflag)
-                if kind and not skip_special:
-                    raise BlobFormatError(
-                        f"{path}: member {name!r} is a {kind}, not a regular file "
-                        "(pass skip_special=True to ignore it)"
-                    )
-                continue
-            if filter_func is not None and not filter_func(name):
-                continue
-            if name.isascii() and name[:1] != "/" and ".." not in name:
-                title = name.rpartition("/")[2]
-                if not title or "\x00" in name or title == ".":
-                    title = check_member_name(name, path)
-            else:
-                title = check_member_name(name, path)
-            other = seen.setdefault(title, name)
-            if other is not name:  # identity: the same path twice (tar append) clashes too
+        with gc_paused():  # a group allocates up to 4,096 BlobImageInfo: no full collections
+            infos = _group_infos(group, path, seen, filter_func, skip_special)
+        yield from infos
+
+
+def _group_infos(
+    group: list[tuple[str, int, int, int, int]],
+    path: str,
+    seen: dict[str, str],
+    filter_func: Callable[[str], bool] | None,
+    skip_special: bool,
+) -> list[BlobImageInfo]:
+    out: list[BlobImageInfo] = []
+    for name, typeflag, _offset, data, size in group:
+        if typeflag not in _REGULAR:
+            kind = _SPECIAL.get(typeflag)
+            if kind and not skip_special:
                 raise BlobFormatError(
-                    f"{path}: members {other!r} and {name!r} have the same image name {title!r}"
+                    f"{path}: member {name!r} is a {kind}, not a regular file "
+                    "(pass skip_special=True to ignore it)"
                 )
-            yield BlobImageInfo(title, data, data + size)
+            continue
+        if filter_func is not None and not filter_func(name):
+            continue
+        if name.isascii() and name[:1] != "/" and ".." not in name:
+            title = name.rpartition("/")[2]
+            if not title or "\x00" in name or title == ".":
+                title = check_member_name(name, path)
+        else:
+            title = check_member_name(name, path)
+        other = seen.setdefault(title, name)
+        if other is not name:  # identity: the same path twice (tar append) clashes too
+            raise BlobFormatError(
+                f"{path}: members {other!r} and {name!r} have the same image name {title!r}"
+            )
+        out.append(BlobImageInfo(title, data, data + size))
+    return out
 
 
 @overload

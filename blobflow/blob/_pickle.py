@@ -22,6 +22,7 @@ from typing import Any, BinaryIO, Protocol
 
 from blobflow._errors import BlobFormatError, UnsafePickleError
 from blobflow.blob._atomic import atomic_path
+from blobflow.blob._gc import gc_paused
 
 __all__ = [
     "OFFSETS_PKL_BATCH_SIZE",
@@ -472,7 +473,8 @@ def iter_streams(path: str) -> Iterator[list[BlobImageInfo]]:
             raise BlobFormatError(f"{path}: empty offsets file (0 bytes), expected pickle data")
         while reader.tell() < size:
             try:
-                data = _AllowListUnpickler(reader).load()
+                with gc_paused():  # 10,000 new objects a stream: no full collections
+                    data = _AllowListUnpickler(reader).load()
             except UnsafePickleError:
                 raise
             except pickle.UnpicklingError as exc:
