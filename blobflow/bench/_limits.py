@@ -6,6 +6,10 @@
 
 An upload strategy's limit is ``tar + raw upload`` (it starts from the same loose files); a
 download strategy's limit is ``raw download``.
+
+Also measured, for information (not part of any ratio): ``ann_write_seconds``, plainly writing
+the N annotation files (``ann/<name>.json``) that every download must leave on disk: on a
+slow or busy disk this small-file floor, not the network, bounds the downloads.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class Limits:
     raw_upload_seconds: float
     raw_download_seconds: float
     tar_bytes: int
+    ann_write_seconds: float = 0.0
 
     @property
     def upload_seconds(self) -> float:
@@ -64,7 +69,21 @@ def measure_limits(client: RawClient, team_id: int, data: BenchData, work: Path)
         size = tar_path.stat().st_size
         if count != size:
             raise OSError(f"raw download returned {count} bytes, expected {size}")
-        return Limits(tar_seconds, upload_seconds, download_seconds, size)
+        ann_seconds = _ann_write_seconds(data, work / "ann-floor")
+        return Limits(tar_seconds, upload_seconds, download_seconds, size, ann_seconds)
     finally:
         tar_path.unlink(missing_ok=True)
         back_path.unlink(missing_ok=True)
+
+
+def _ann_write_seconds(data: BenchData, dest: Path) -> float:
+    """Time to write every annotation file once (bytes read beforehand, untimed)."""
+    files = [(p.name, p.read_bytes()) for p in sorted(data.ann_dir.iterdir())]
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        start = time.perf_counter()
+        for name, body in files:
+            (dest / name).write_bytes(body)
+        return time.perf_counter() - start
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)

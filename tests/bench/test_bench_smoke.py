@@ -48,7 +48,9 @@ def test_bench_cli_runs_every_strategy_and_verifies(
         "upload_blob": 2, "upload_quick": 14, "download_blob": 4, "download_fast": 22,
     }  # fmt: skip
     assert set(results["limits"]) >= {"tar_seconds", "raw_upload_seconds", "raw_download_seconds"}
-    assert all(results["limits"][k] > 0 for k in ("tar_seconds", "raw_upload_seconds"))
+    assert all(
+        results["limits"][k] > 0 for k in ("tar_seconds", "raw_upload_seconds", "ann_write_seconds")
+    )
     assert [(r["direction"], r["strategy"]) for r in results["results"]] == ORDER
     for row in results["results"]:
         assert ROW_KEYS <= set(row)
