@@ -370,3 +370,30 @@ def test_blob_dataset_past_one_page(
     }
     assert all(item["from_blob"] for item in items.values())
     assert all(item["ann"]["objects"] == [] for item in items.values())
+
+
+def test_upload_blob_images_past_one_sdk_batch(
+    run_sdk: RunSdk, sdk_server: Any, tmp_path: Path
+) -> None:
+    """10,050 offsets: the SDK sends 10,000 per images.bulk.add. Registered twice, so the second
+    time a 10,000-title NONUNIQUE reply must list every title for the SDK's rename to work."""
+    count = 10_050
+    result = run_sdk(
+        "big_batches",
+        workspace_id=sdk_server.workspace_id,
+        team_id=sdk_server.team_id,
+        count=count,
+        work_dir=str(tmp_path / "work"),
+    )
+    source = result["source"]
+    assert result["batch_sizes"] == [[10_000, 50], [10_000, 50]]
+    first, second = result["names"]
+    assert sorted(first) == sorted(source)
+    renamed = [RENAMED.match(name) for name in second]
+    assert all(renamed), "every name of the second registration must be SDK-renamed"
+    assert sorted(m["stem"] + m["ext"] for m in renamed if m) == sorted(source)
+    assert result["listed"] == result["items_count"] == 2 * count
+    assert len(result["sample"]) > 30
+    for name, sha in result["sample"].items():
+        m = RENAMED.match(name)
+        assert sha == source[m["stem"] + m["ext"] if m else name], f"bytes of {name} differ"
