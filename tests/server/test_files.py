@@ -117,3 +117,25 @@ async def test_overwrite_replaces_entry(client: Client, server: Any) -> None:
     listed = await client.ok("file-storage.list", {"teamId": server.team_id,
                                                    "path": "/blob-files/o.tar"})
     assert len(listed) == 1 and listed[0]["meta"]["size"] == 4
+
+
+async def test_failed_bulk_upload_registers_nothing(client: Client, server: Any) -> None:
+    import aiohttp
+
+    form = aiohttp.FormData()
+    form.add_field("name", "ok.bin")
+    form.add_field("path", "/batch/")
+    form.add_field("file", b"fine", filename="ok.bin")
+    form.add_field("name", "../escape.bin")  # the second file is refused...
+    form.add_field("path", "/batch/")
+    form.add_field("file", b"evil", filename="escape.bin")
+    async with client.session.post(
+        API + "file-storage.bulk.upload", params={"teamId": str(server.team_id)}, data=form,
+        headers=client.headers(),
+    ) as r:
+        assert r.status == 400
+    # ...and so is the whole request: no entry, no stored or temporary file
+    assert await client.ok("file-storage.list", {"teamId": server.team_id, "path": "/"}) == []
+    data_dir = server.data_dir
+    assert [p for p in (data_dir / "objects").rglob("*") if p.is_file()] == []
+    assert list((data_dir / "tmp").iterdir()) == []
