@@ -33,6 +33,8 @@ from benchmarks.reliability.suite import (
 )
 from benchmarks.reliability.trials import TrialResult
 
+PARTS = ("corpora", "security", "trials", "crash", "load")
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -59,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--load-clients", type=int, default=16)
     p.add_argument("--load-images", type=int, default=10_000, help="images per load blob")
     p.add_argument("--no-load", action="store_true", help="skip the load part")
+    p.add_argument(
+        "--only", nargs="+", choices=PARTS, default=list(PARTS), help="run only these parts [all]"
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--work", type=Path, default=None, help="work dir [a temp dir]")
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
@@ -82,33 +87,39 @@ async def _main(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             )
 
     t0 = time.monotonic()
-    _say("corpora: pickles, tars, tar bomb ...")
-    out["corpora"] = await run_corpora(work, bomb_members=args.bomb_members)
-    _say("security: isolation matrix and hostile HTTP ...")
-    out["security"] = await run_security(work)
-    _say(f"trials: {args.trials} upload + {args.trials} download through the fault proxy ...")
+    parts = set(args.only) - ({"load"} if args.no_load else set())
+    if "corpora" in parts:
+        _say("corpora: pickles, tars, tar bomb ...")
+        out["corpora"] = await run_corpora(work, bomb_members=args.bomb_members)
+    if "security" in parts:
+        _say("security: isolation matrix and hostile HTTP ...")
+        out["security"] = await run_security(work)
     figs = TrialFigures()
-    await run_transfer_trials(
-        work / "trials",
-        uploads=args.trials,
-        downloads=args.trials,
-        images=args.images,
-        seed=args.seed,
-        figures=figs,
-        log=log,
-    )
-    crash = args.crash if args.crash is not None else max(1, args.trials // 10)
-    _say(f"crash: {crash} kill -9 trials ...")
-    await run_crash_trials(
-        work / "crash",
-        trials=crash,
-        images=args.crash_images,
-        seed=args.seed,
-        figures=figs,
-        log=log,
-    )
-    out["trials"] = figs.figures()
-    if not args.no_load:
+    if "trials" in parts:
+        _say(f"trials: {args.trials} upload + {args.trials} download through the fault proxy")
+        await run_transfer_trials(
+            work / "trials",
+            uploads=args.trials,
+            downloads=args.trials,
+            images=args.images,
+            seed=args.seed,
+            figures=figs,
+            log=log,
+        )
+    if "crash" in parts:
+        crash = args.crash if args.crash is not None else max(1, args.trials // 10)
+        _say(f"crash: {crash} kill -9 trials ...")
+        await run_crash_trials(
+            work / "crash",
+            trials=crash,
+            images=args.crash_images,
+            seed=args.seed,
+            figures=figs,
+            log=log,
+        )
+    if figs.results:
+        out["trials"] = figs.figures()
+    if "load" in parts:
         _say(f"load: {args.load_clients} clients for {args.load_seconds:.0f} s ...")
         lr = await run_load(
             work / "load",
@@ -123,17 +134,19 @@ async def _main(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 def _failures(out: dict[str, Any]) -> list[str]:
     bad = []
-    t = out["trials"]
-    if t["unclean_errors"] or t["corrupt"] or t["duplicates"] or t["reruns_completed"] != t["run"]:
+    t = out.get("trials")
+    if t and (
+        t["unclean_errors"] or t["corrupt"] or t["duplicates"] or t["reruns_completed"] != t["run"]
+    ):
         bad.append("trials")
-    if out["corpora"]["harm"]:
+    if "corpora" in out and out["corpora"]["harm"]:
         bad.append("corpora")
-    sec = out["security"]
-    if sec["isolation"]["failed"]:
+    sec = out.get("security")
+    if sec and sec["isolation"]["failed"]:
         bad.append("isolation")
-    if sec["http"]["failed"] or not sec["http"]["server_healthy_after"]:
+    if sec and (sec["http"]["failed"] or not sec["http"]["server_healthy_after"]):
         bad.append("http corpus")
-    if sec["http"]["integrity_check"] != "ok":
+    if sec and sec["http"]["integrity_check"] != "ok":
         bad.append("database integrity")
     if "load" in out and (out["load"]["errors"] or out["load"]["inconsistent"]):
         bad.append("load")
@@ -141,31 +154,37 @@ def _failures(out: dict[str, Any]) -> list[str]:
 
 
 def report(out: dict[str, Any]) -> str:
-    t, c, sec = out["trials"], out["corpora"], out["security"]
-    by = c["by_corpus"]
-    lines = [
-        "blobflow reliability and security",
-        f"  trials    run {t['run']} {t['by_kind']}: verified {t['verified']}, "
-        f"clean errors {t['clean_errors']}, unclean errors {t['unclean_errors']}, "
-        f"corrupt {t['corrupt']}, duplicates {t['duplicates']}, "
-        f"re-runs completed {t['reruns_completed']}/{t['run']}",
-        f"            faults injected {t['faults_injected']}",
-        f"  corpora   tried {c['tried']}, refused or handled cleanly {c['clean']} "
-        + ", ".join(f"({k} {v['clean']}/{v['tried']})" for k, v in by.items()),
-    ]
-    if c.get("bomb"):
-        b = c["bomb"]
+    lines = ["blobflow reliability and security"]
+    if "trials" in out:
+        t = out["trials"]
+        lines += [
+            f"  trials    run {t['run']} {t['by_kind']}: verified {t['verified']}, "
+            f"clean errors {t['clean_errors']}, unclean errors {t['unclean_errors']}, "
+            f"corrupt {t['corrupt']}, duplicates {t['duplicates']}, "
+            f"re-runs completed {t['reruns_completed']}/{t['run']}",
+            f"            faults injected {t['faults_injected']}",
+        ]
+    if "corpora" in out:
+        c = out["corpora"]
         lines.append(
-            f"            tar bomb {b['members']:,} members: {b['outcome']} in "
-            f"{b['seconds']} s, {b['rss_mb']} MB"
+            f"  corpora   tried {c['tried']}, refused or handled cleanly {c['clean']} "
+            + ", ".join(f"({k} {v['clean']}/{v['tried']})" for k, v in c["by_corpus"].items())
         )
-    h = sec["http"]
-    lines += [
-        f"  http      tried {h['tried']} on {h['methods']} methods: clean {h['clean']}, "
-        f"4xx {h['refused_4xx']}, 5xx {h['status_5xx']}, healthy after: "
-        f"{h['server_healthy_after']}, integrity_check: {h['integrity_check']}",
-        f"  isolation checks passed {sec['isolation']['passed']}/{sec['isolation']['checks']}",
-    ]
+        if c.get("bomb"):
+            b = c["bomb"]
+            lines.append(
+                f"            tar bomb {b['members']:,} members: {b['outcome']} in "
+                f"{b['seconds']} s, {b['rss_mb']} MB peak RSS (input mmapped)"
+            )
+    if "security" in out:
+        sec = out["security"]
+        h = sec["http"]
+        lines += [
+            f"  http      tried {h['tried']} on {h['methods']} methods: clean {h['clean']}, "
+            f"4xx {h['refused_4xx']}, 5xx {h['status_5xx']}, healthy after: "
+            f"{h['server_healthy_after']}, integrity_check: {h['integrity_check']}",
+            f"  isolation checks passed {sec['isolation']['passed']}/{sec['isolation']['checks']}",
+        ]
     if "load" in out:
         ld = out["load"]
         lines.append(

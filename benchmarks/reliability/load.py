@@ -107,6 +107,11 @@ async def run_load(
                 {"name": "load-download", "type": "images", "workspaceId": srv.workspace_id},
             )
             ds = await v._json("datasets.add", {"projectId": proj["id"], "name": "ds0"})
+            # importers work in their own project: downloaders fetch a fixed 10,000 images
+            imp = await v._json(
+                "projects.add",
+                {"name": "load-import", "type": "images", "workspaceId": srv.workspace_id},
+            )
             async with _api(srv.address, token, Counter()) as api:
                 async for _ in upload_blob(api, ds["id"], src.tar, src.pkl, annotations=src.anns):
                     pass
@@ -122,7 +127,7 @@ async def run_load(
                         tar = work / f"imp{k}_{j}.tar"
                         await asyncio.to_thread(os.link, src.tar, tar)
                         d = await v._json(
-                            "datasets.add", {"projectId": proj["id"], "name": f"imp{k}_{j}"}
+                            "datasets.add", {"projectId": imp["id"], "name": f"imp{k}_{j}"}
                         )
                         n = 0
                         async for batch in upload_blob(
@@ -149,7 +154,7 @@ async def run_load(
                             if hashlib.sha256(data).hexdigest() != tar_sha:
                                 res.inconsistent.append(f"download {dest}: {t.name} differs")
                             res.bytes_downloaded += len(data)
-                        if r.images < images:
+                        if r.images != images or len(tars) != 1:
                             res.inconsistent.append(f"download {dest}: {r.images} images")
                         res.downloads += 1
                         await asyncio.to_thread(shutil.rmtree, dest)
