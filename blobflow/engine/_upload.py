@@ -17,6 +17,8 @@ import asyncio
 import functools
 import os
 import posixpath
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,11 +131,13 @@ async def register_offsets(
     progress = Progress(progress_cb)
     assert dataset.id is not None
     ds_id = dataset.id
-    if offsets_file_path is None:
-        offsets_file_path = await api.image.get_blob_offsets_file(team_file_id)
-    reg_sem = api.semaphore("registration")
     if conflict_resolution not in (None, "skip", "rename", "replace"):
         raise ValueError(f"bad conflict_resolution {conflict_resolution!r}")
+    temp_dir = None
+    if offsets_file_path is None:  # fetch <blob stem>_offsets.pkl beside the blob (as the SDK)
+        temp_dir = await asyncio.to_thread(tempfile.mkdtemp, prefix="blobflow-offsets-")
+        offsets_file_path = await api.image.get_blob_offsets_file(team_file_id, dest_dir=temp_dir)
+    reg_sem = api.semaphore("registration")
 
     async def register(batch: list[Any]) -> list[ImageInfo]:
         names = [b.name for b in batch]
@@ -160,8 +164,12 @@ async def register_offsets(
         async for batch in _read_batches(os.fspath(offsets_file_path), size):
             yield functools.partial(register, batch)
 
-    async for infos in _ordered(jobs(), cfg.registration_concurrency + cfg.queue_depth):
-        yield infos
+    try:
+        async for infos in _ordered(jobs(), cfg.registration_concurrency + cfg.queue_depth):
+            yield infos
+    finally:
+        if temp_dir is not None:
+            await asyncio.to_thread(shutil.rmtree, temp_dir, True)
     if mark_blob_project and dataset.project_id is not None:
         await api.project.mark_blob_project(dataset.project_id)
 
