@@ -209,11 +209,14 @@ def main(argv: list[str] | None = None) -> int:
     bad = _failures(out)
     for part in bad:
         print(f"FAILED: {part}")
+    sec = out.get("security", {})
+    load = out.get("load", {})
     for key, items in (
-        ("trials", out["trials"]["failed"]),
-        ("corpora", out["corpora"]["harm"]),
-        ("isolation", out["security"]["isolation"]["failed"]),
-        ("http", out["security"]["http"]["failed"]),
+        ("trials", out.get("trials", {}).get("failed", [])),
+        ("corpora", out.get("corpora", {}).get("harm", [])),
+        ("isolation", sec.get("isolation", {}).get("failed", [])),
+        ("http", sec.get("http", {}).get("failed", [])),
+        ("load", load.get("errors", []) + load.get("inconsistent", [])),
     ):
         for item in items[:20]:
             print(f"  {key}: {item}")
