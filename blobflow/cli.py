@@ -132,8 +132,9 @@ def _add_blob_commands(sub: Any) -> None:
     )
     pack.add_argument("src_dir", metavar="SRC_DIR")
     pack.add_argument("out", metavar="OUT.tar")
-    pack.add_argument("--offsets-dir", metavar="DIR", help="where to write the .pkl "
-                      "(default: beside OUT.tar)")
+    pack.add_argument(
+        "--offsets-dir", metavar="DIR", help="where to write the .pkl (default: beside OUT.tar)"
+    )
     pack.add_argument("--filter", metavar="GLOB", help="only files whose path or name matches")
     pack.add_argument("--max-bytes", type=int, metavar="N", help="split: max bytes per tar")
     pack.add_argument("--max-members", type=int, metavar="N", help="split: max images per tar")
@@ -160,8 +161,9 @@ def _add_blob_commands(sub: Any) -> None:
         "name (tab-separated), in tar order.",
     )
     ls.add_argument("blob", metavar="BLOB.tar")
-    ls.add_argument("--skip-special", action="store_true",
-                    help="skip links/devices instead of failing")
+    ls.add_argument(
+        "--skip-special", action="store_true", help="skip links/devices instead of failing"
+    )
     ls.set_defaults(handler=_run_ls)
 
 
