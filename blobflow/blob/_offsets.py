@@ -46,7 +46,7 @@ def offsets_pkl_path(tar_path: str | os.PathLike[str], output_dir: str | os.Path
 
 def check_member_name(name: str, where: str) -> str:
     """Return the image title (basename) of a member path, or raise if the path is unsafe."""
-    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+    if name.startswith("/"):
         raise BlobFormatError(f"{where}: absolute member path {name!r}")
     parts = name.split("/")
     if ".." in parts:
@@ -54,6 +54,8 @@ def check_member_name(name: str, where: str) -> str:
     title = parts[-1]
     if not title or title == "." or "\x00" in name:
         raise BlobFormatError(f"{where}: member path {name!r} has no valid file name")
+    if "\\" in title:  # image names are file names on every platform, so no backslash
+        raise BlobFormatError(f"{where}: image name {title!r} contains a backslash")
     try:
         title.encode("utf-8")
     except UnicodeEncodeError:
@@ -100,7 +102,7 @@ def _group_infos(
             continue
         if filter_func is not None and not filter_func(name):
             continue
-        if name.isascii() and name[:1] != "/" and ".." not in name:
+        if name.isascii() and name[:1] != "/" and ".." not in name and "\\" not in name:
             title = name.rpartition("/")[2]
             if not title or "\x00" in name or title == ".":
                 title = check_member_name(name, path)

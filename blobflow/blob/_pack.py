@@ -99,6 +99,8 @@ def _collect(
                     raise BlobFormatError(f"{entry.path}: is a {kind}, not a regular file")
                 if filter_func is not None and not filter_func(rel):
                     continue
+                if "\\" in entry.name:  # not a portable image name (and the .pkl refuses it)
+                    raise BlobFormatError(f"{entry.path}: file name contains a backslash")
                 try:
                     name = rel.encode("utf-8")
                 except UnicodeEncodeError:

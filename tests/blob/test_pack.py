@@ -238,3 +238,9 @@ def test_packing_into_the_source_folder_skips_own_outputs(make_tree: Tree) -> No
     assert [i.name for p in parts for i in p.infos] == ["a.png", "b.png"]
     (src / "blob_notes.txt").write_bytes(b"n")  # similar names are still packed
     assert "blob_notes.txt" in [i.name for i in archive_directory(src, src / "blob.tar")]
+
+
+def test_backslash_in_a_file_name_is_an_error(make_tree: Tree, tmp_path: Path) -> None:
+    src = make_tree({"a\\b.png": b"x"})
+    with pytest.raises(BlobFormatError, match="contains a backslash"):
+        archive_directory(src, tmp_path / "b.tar")

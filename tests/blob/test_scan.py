@@ -323,3 +323,11 @@ def test_bad_output_format() -> None:
 def test_all_zero_archive_is_empty(tmp_path: Path) -> None:
     tar = _write(tmp_path, bytes(10240))  # what GNU tar writes for an empty archive
     assert _objects(tar) == []
+
+
+def test_colon_names_are_plain_and_backslash_names_are_errors(tmp_path: Path) -> None:
+    tar = _write(tmp_path, tar_bytes([regular("A:/0", b"1"), regular("a:b.png", b"2")]))
+    assert [i.name for i in _objects(tar)] == ["0", "a:b.png"]
+    tar = _write(tmp_path, tar_bytes([regular("C:\\evil.png", b"1")]), "d.tar")
+    with pytest.raises(BlobFormatError, match="contains a backslash"):
+        _objects(tar)
