@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from tqdm import tqdm
 
-from blobflow.engine import run
+from blobflow._loop import run
 
 __all__ = ["bar", "run_sync"]
 

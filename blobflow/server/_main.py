@@ -10,6 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
+from blobflow._loop import run as run_loop
 from blobflow.server._context import ServerConfig
 from blobflow.server._embedded import ServerHandle, start_site
 
@@ -85,10 +86,5 @@ def run(args: argparse.Namespace) -> int:
         bandwidth_mbps=args.bandwidth_mbps,
     )
     coro = _serve(config, getattr(args, "json", False), getattr(args, "quiet", False))
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - Windows
-        asyncio.run(coro)
-    else:
-        uvloop.run(coro)
+    run_loop(coro)
     return 0
