@@ -38,6 +38,15 @@ class DatasetApi:
         except NotFoundError:
             return None
 
+    async def resolve(self, dataset: int | DatasetInfo) -> DatasetInfo:
+        """The DatasetInfo for an id (or the info itself); NotFoundError when it does not exist."""
+        if isinstance(dataset, DatasetInfo):
+            return dataset
+        info = await self.get_info_by_id(dataset)
+        if info is None:
+            raise NotFoundError(404, f"dataset {dataset} not found", "datasets.info")
+        return info
+
     async def get_info_by_name(
         self, project_id: int, name: str, parent_id: int | None = None
     ) -> DatasetInfo | None:

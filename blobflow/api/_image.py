@@ -415,14 +415,6 @@ class ImageApi:
     ) -> ImageInfo:
         return (await self.upload_paths(dataset_id, [name], [path], metas=[meta or {}]))[0]
 
-    async def _dataset(self, dataset: int | DatasetInfo) -> DatasetInfo:
-        if isinstance(dataset, DatasetInfo):
-            return dataset
-        info = await self._api.dataset.get_info_by_id(dataset)
-        if info is None:
-            raise NotFoundError(404, f"dataset {dataset} not found", "datasets.info")
-        return info
-
     async def upload_by_offsets(
         self,
         dataset: int | DatasetInfo,
@@ -435,7 +427,7 @@ class ImageApi:
         conflict_resolution: ConflictResolution | None = None,
     ) -> list[ImageInfo]:
         """Register blob images from explicit names and ``{offsetStart, offsetEnd}`` ranges."""
-        ds = await self._dataset(dataset)
+        ds = await self._api.dataset.resolve(dataset)
         assert ds.id is not None and ds.project_id is not None
         await self._api.project.mark_blob_project(ds.project_id)
         return await self._bulk_add(
@@ -472,7 +464,7 @@ class ImageApi:
         """
         from blobflow.engine._upload import register_offsets
 
-        ds = await self._dataset(dataset)
+        ds = await self._api.dataset.resolve(dataset)
         async for infos in register_offsets(
             self._api, ds, team_file_id, offsets_file_path,
             metas=metas, batch_size=batch_size, conflict_resolution=conflict_resolution,
@@ -489,7 +481,7 @@ class ImageApi:
         progress_cb: ProgressCallback = None,
     ) -> list[ImageInfo]:
         """Register every image of a Team Files blob (its ``_offsets.pkl`` beside it)."""
-        ds = await self._dataset(dataset)
+        ds = await self._api.dataset.resolve(dataset)
         if isinstance(blob_file, str):
             assert ds.team_id is not None
             found = await self._api.file.get_info_by_path(ds.team_id, blob_file)

@@ -243,7 +243,7 @@ async def upload_blob(
     existing ones are returned in place). ``progress_cb`` counts images, ``bytes_progress_cb``
     bytes sent to Team Files.
     """
-    ds = await api.image._dataset(dataset)
+    ds = await api.dataset.resolve(dataset)
     assert ds.team_id is not None or ds.project_id is not None
     team_id = ds.team_id
     if team_id is None:

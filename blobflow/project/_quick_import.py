@@ -91,7 +91,7 @@ async def quick_import_async(
     for path in (tar, pkl):
         if not await asyncio.to_thread(path.is_file):
             raise ProjectError(f"file not found: {path}")
-    ds = await api.image._dataset(dataset)
+    ds = await api.dataset.resolve(dataset)
     if project_meta is not None and ds.project_id is not None:
         await api.project.update_meta(ds.project_id, dict(project_meta))
     source = await _loader(anns)
