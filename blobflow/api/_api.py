@@ -100,10 +100,12 @@ class Api:
         config: TransferConfig | None = None,
     ) -> Api:
         """Read ``SERVER_ADDRESS`` / ``API_TOKEN``; in development (env ``ENV`` != production)
-        fill missing ones from ``env_file`` without overriding existing variables (as the SDK).
+        fill missing ones from ``env_file``; set variables win. Unlike the SDK, the process
+        environment is left unchanged.
         """
         names = ("SERVER_ADDRESS", "API_TOKEN")
-        if any(not os.environ.get(n) for n in names):
+        values = {n: os.environ.get(n, "") for n in names}
+        if not all(values.values()):
             if os.environ.get("ENV", "development") == "production":
                 raise ValueError("SERVER_ADDRESS and API_TOKEN must be set in production")
             path = Path(env_file).expanduser()
@@ -111,12 +113,14 @@ class Api:
                 raise ValueError(f"env file must end with .env: {path}")
             if not path.is_file():
                 raise FileNotFoundError(f"env file not found: {path}")
-            for key, value in _read_env_file(path).items():
-                os.environ.setdefault(key, value)
-        missing = [n for n in names if not os.environ.get(n)]
+            # Filled locally, never into os.environ: reading a file must not leak
+            # credentials into the rest of the process (or into subprocesses).
+            from_file = _read_env_file(path)
+            values = {n: values[n] or from_file.get(n, "") for n in names}
+        missing = [n for n in names if not values[n]]
         if missing:
             raise KeyError(f"missing environment variable(s): {', '.join(missing)}")
-        return cls(os.environ["SERVER_ADDRESS"], os.environ["API_TOKEN"], config)
+        return cls(values["SERVER_ADDRESS"], values["API_TOKEN"], config)
 
     async def __aenter__(self) -> Api:
         return self

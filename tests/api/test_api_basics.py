@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,7 @@ def test_from_env_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     partial.write_text("SERVER_ADDRESS=http://c.test\n")
     with pytest.raises(KeyError, match="API_TOKEN"):
         Api.from_env(env_file=partial)
+    assert "SERVER_ADDRESS" not in os.environ  # the file's values never leak into the process
     monkeypatch.setenv("ENV", "production")
     with pytest.raises(ValueError, match="production"):
         Api.from_env(env_file=partial)

@@ -27,8 +27,10 @@ ROW_KEYS = {
 
 @pytest.mark.slow
 def test_bench_cli_runs_every_strategy_and_verifies(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    for name in ("SERVER_ADDRESS", "API_TOKEN"):  # the embedded server, whatever the shell has
+        monkeypatch.delenv(name, raising=False)
     out = tmp_path / "out"
     code = main([
         "bench", "--images", "240", "--runs", "1", "--out", str(out),
