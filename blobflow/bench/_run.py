@@ -277,6 +277,9 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
             if opts.out is not None and run < opts.runs - 1:
                 # A long benchmark keeps what it measured so far if it is interrupted.
                 write_outputs({**results, "partial": f"{run + 1} of {opts.runs} runs"}, opts.out)
+    if opts.out is not None:
+        with contextlib.suppress(OSError):  # only failed runs leave a log
+            (opts.out / "logs").rmdir()
     results["wall_seconds"] = time.perf_counter() - started
     return results
 
