@@ -82,9 +82,17 @@ def fetch_page(
     conn: sqlite3.Connection, select: str, table: str, cond: str, params: list[Any], order: str,
     per_page: int, offset: int,
 ) -> tuple[int, list[sqlite3.Row]]:
-    """``(total, rows of this page)`` for ``select + cond`` (``table``: ``FROM`` of the count)."""
+    """``(total, rows of this page)`` for ``select + cond`` (``table``: ``FROM`` of the count,
+    with its alias if ``select`` uses one; it has an ``id`` column).
+
+    The page's ids are chosen on ``table`` alone, then only those rows are selected: with a
+    plain ``OFFSET`` the joins and sub-selects of ``select`` ran for every skipped row too,
+    which made the last page of 30,000 images 7x slower than the first.
+    """
     total: int = conn.execute(f"SELECT count(*) FROM {table}" + cond, params).fetchone()[0]
+    key = f"{table.split()[-1]}.id"
+    page = f"SELECT {key} FROM {table}{cond} ORDER BY {order} LIMIT ? OFFSET ?"
     rows = conn.execute(
-        select + cond + f" ORDER BY {order} LIMIT ? OFFSET ?", [*params, per_page, offset]
+        f"{select} WHERE {key} IN ({page}) ORDER BY {order}", [*params, per_page, offset]
     ).fetchall()
     return total, rows
