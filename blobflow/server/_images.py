@@ -36,8 +36,7 @@ MAX_BULK_DOWNLOAD_BYTES = 512 << 20  # the reply is built in memory
 _IMAGE_SELECT = """
 SELECT i.*, d.project_id, p.team_id, o.relpath AS object_relpath, h.relpath AS hash_relpath,
   (SELECT count(*) FROM figures f WHERE f.image_id = i.id)
-  + coalesce((SELECT json_array_length(a.data, '$.objects') FROM annotations a
-              WHERE a.image_id = i.id), 0) AS labels_count
+  + coalesce((SELECT a.objects FROM annotations a WHERE a.image_id = i.id), 0) AS labels_count
 FROM images i JOIN datasets d ON d.id = i.dataset_id JOIN projects p ON p.id = d.project_id
 LEFT JOIN objects o ON o.id = i.object_id LEFT JOIN hash_blobs h ON h.hash = i.hash"""
 
@@ -194,7 +193,7 @@ def _bulk_add(
     conn: sqlite3.Connection, ctx: Ctx, dataset_id: int, parsed: list[tuple[Any, ...]],
     files: set[int], hashes: set[str],
 ) -> Encoded:
-    dataset = checked_dataset(ctx, conn, dataset_id)
+    dataset = checked_dataset(ctx, conn, dataset_id, counts=False)
     titles = [p[0] for p in parsed]
     if len(set(titles)) != len(titles):
         seen: set[str] = set()
@@ -349,7 +348,7 @@ async def list_images(ctx: Ctx, data: Any) -> Any:
     def run(conn: sqlite3.Connection) -> tuple[int, list[sqlite3.Row]]:
         where, params = filter_sql(body, {"id": "i.id", "name": "i.name"})
         if dataset_id is not None:
-            checked_dataset(ctx, conn, dataset_id)
+            checked_dataset(ctx, conn, dataset_id, counts=False)
             if recursive:
                 scope = ("i.dataset_id IN (WITH RECURSIVE t(id) AS (SELECT ? UNION ALL"
                          " SELECT d.id FROM datasets d JOIN t ON d.parent_id = t.id)"
@@ -358,7 +357,7 @@ async def list_images(ctx: Ctx, data: Any) -> Any:
                 scope = "i.dataset_id = ?"
             params = [dataset_id, *params]
         else:
-            checked_project(ctx, conn, project_id or 0)
+            checked_project(ctx, conn, project_id or 0, counts=False)
             scope = "i.dataset_id IN (SELECT id FROM datasets WHERE project_id = ?)"
             params = [project_id, *params]
         cond = f" WHERE {scope} AND {where}"
@@ -446,7 +445,7 @@ async def data_download(ctx: Ctx) -> web.StreamResponse:
     object_id = int(match.group(1))
 
     def find(conn: sqlite3.Connection) -> sqlite3.Row | None:
-        checked_project(ctx, conn, project_id)
+        checked_project(ctx, conn, project_id, counts=False)
         row: sqlite3.Row | None = conn.execute(
             "SELECT o.relpath, o.size, o.hash FROM objects o WHERE o.id = ? AND EXISTS("
             " SELECT 1 FROM images i JOIN datasets d ON d.id = i.dataset_id"

@@ -82,27 +82,41 @@ def dataset_json(row: sqlite3.Row, custom_data: bool = True) -> dict[str, Any]:
     return out
 
 
-def project_row(conn: sqlite3.Connection, project_id: int) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
-        _PROJECT_SELECT + " WHERE p.id = ?", (project_id,)
-    ).fetchone()
+# Without the counts: what the hot paths (bulk adds, annotation reads) check access with.
+_PROJECT_ACCESS = "SELECT p.* FROM projects p"
+_DATASET_ACCESS = (
+    "SELECT d.*, p.team_id, p.workspace_id FROM datasets d JOIN projects p ON p.id = d.project_id"
+)
+
+
+def project_row(
+    conn: sqlite3.Connection, project_id: int, *, counts: bool = True
+) -> sqlite3.Row | None:
+    select = _PROJECT_SELECT if counts else _PROJECT_ACCESS
+    row: sqlite3.Row | None = conn.execute(select + " WHERE p.id = ?", (project_id,)).fetchone()
     return row
 
 
-def dataset_row(conn: sqlite3.Connection, dataset_id: int) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
-        _DATASET_SELECT + " WHERE d.id = ?", (dataset_id,)
-    ).fetchone()
+def dataset_row(
+    conn: sqlite3.Connection, dataset_id: int, *, counts: bool = True
+) -> sqlite3.Row | None:
+    """The dataset; ``counts=False`` skips ``items_count`` (a scan of its images)."""
+    select = _DATASET_SELECT if counts else _DATASET_ACCESS
+    row: sqlite3.Row | None = conn.execute(select + " WHERE d.id = ?", (dataset_id,)).fetchone()
     return row
 
 
-def checked_project(ctx: Ctx, conn: sqlite3.Connection, project_id: int) -> sqlite3.Row:
+def checked_project(
+    ctx: Ctx, conn: sqlite3.Connection, project_id: int, *, counts: bool = True
+) -> sqlite3.Row:
     """The project, if the caller's teams can see it (else 404: do not reveal it exists)."""
-    return ctx.visible(project_row(conn, project_id), f"project {project_id}")
+    return ctx.visible(project_row(conn, project_id, counts=counts), f"project {project_id}")
 
 
-def checked_dataset(ctx: Ctx, conn: sqlite3.Connection, dataset_id: int) -> sqlite3.Row:
-    return ctx.visible(dataset_row(conn, dataset_id), f"dataset {dataset_id}")
+def checked_dataset(
+    ctx: Ctx, conn: sqlite3.Connection, dataset_id: int, *, counts: bool = True
+) -> sqlite3.Row:
+    return ctx.visible(dataset_row(conn, dataset_id, counts=counts), f"dataset {dataset_id}")
 
 
 # --- projects -----------------------------------------------------------------------------
