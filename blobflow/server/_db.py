@@ -75,7 +75,7 @@ CREATE TABLE IF NOT EXISTS images(
 CREATE INDEX IF NOT EXISTS images_object ON images(object_id);
 CREATE TABLE IF NOT EXISTS annotations(
     image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE, data TEXT NOT NULL,
-    created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, objects INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS figures(
     id INTEGER PRIMARY KEY, image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
     class_id INTEGER NOT NULL, geometry_type TEXT NOT NULL, geometry TEXT NOT NULL,
@@ -107,7 +107,20 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: bulk inserts of 10,000 rows
     conn.executescript(SCHEMA)
+    _migrate(conn)
     return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a data dir written by an older version up to :data:`SCHEMA`."""
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(annotations)")}
+    if "objects" not in columns:  # labelsCount used to be computed from the JSON per read
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ALTER TABLE annotations ADD COLUMN objects INTEGER NOT NULL DEFAULT 0")
+        conn.execute(
+            "UPDATE annotations SET objects = coalesce(json_array_length(data, '$.objects'), 0)"
+        )
+        conn.execute("COMMIT")
 
 
 class Tenant:

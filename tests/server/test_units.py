@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -65,3 +67,24 @@ def test_clean_path_refuses(bad: str) -> None:
 )
 def test_mime_subtype_is_what_the_sdk_accepts(name: str, mime: str | None) -> None:
     assert mime_for(name) == mime
+
+
+def test_an_older_data_dir_gains_the_annotation_object_count(tmp_path: Path) -> None:
+    import json
+    import sqlite3
+
+    from blobflow.server._db import connect
+
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE annotations(image_id INTEGER PRIMARY KEY, data TEXT NOT NULL,"
+                " created_at TEXT NOT NULL, updated_at TEXT NOT NULL)")  # fmt: skip
+    rows = [(1, json.dumps({"objects": [{}, {}]})), (2, json.dumps({"tags": []}))]
+    old.executemany("INSERT INTO annotations VALUES(?, ?, 'x', 'x')", rows)
+    old.commit()
+    old.close()
+    conn = connect(path)
+    counts = conn.execute("SELECT image_id, objects FROM annotations ORDER BY image_id")
+    assert [tuple(r) for r in counts] == [(1, 2), (2, 0)]
+    conn.close()
+    connect(path).close()  # a second start finds nothing to migrate
