@@ -78,8 +78,10 @@ def write_files(directory: Path, files: Mapping[str, bytes]) -> None:
         write_file_atomic(directory / safe_member_name(name), data)
 
 
-def _json_bytes(obj: Any) -> bytes:
-    return json.dumps(obj, indent=4, ensure_ascii=False).encode("utf-8")
+def _json_bytes(obj: Any, *, indent: int | None = None) -> bytes:
+    # Annotations are written compact: json's C encoder only runs without ``indent``, and the
+    # pure-Python one took 4 of the 9 seconds of downloading 30,000 annotations.
+    return json.dumps(obj, indent=indent, ensure_ascii=False).encode("utf-8")
 
 
 def _read_json(path: Path) -> Any:
@@ -553,7 +555,7 @@ class Project:
     # --- writing --------------------------------------------------------------------------
     def set_meta(self, meta: Mapping[str, Any]) -> None:
         self._meta = dict(meta)
-        write_files(self._directory, {_META_JSON: _json_bytes(self._meta)})
+        write_files(self._directory, {_META_JSON: _json_bytes(self._meta, indent=4)})
 
     def create_dataset(self, name: str, parent: str | Dataset | None = None) -> Dataset:
         """Create (or reopen) dataset ``name``, nested as ``<parent>/datasets/<name>``."""
