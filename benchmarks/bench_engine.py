@@ -158,7 +158,7 @@ def main() -> None:
             tar, pkl = make_blob(folder, count, args.size)
             argv = [
                 sys.executable, __file__, "--worker", "--address", srv.address,
-                "--token", srv.token, "--workspace", str(srv.workspace_id),
+                f"--token={srv.token}", "--workspace", str(srv.workspace_id),
                 "--team", str(srv.team_id), "--count", str(count), "--tar", str(tar),
                 "--pkl", str(pkl), "--out", str(folder / "out"),
             ]  # fmt: skip

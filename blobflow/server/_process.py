@@ -65,7 +65,7 @@ class ServerProcess:
         argv = [
             sys.executable, "-m", "blobflow.server", "--json",
             "--host", self.host, "--port", str(self.port),
-            "--data-dir", str(self.data_dir), "--token", self.token,
+            "--data-dir", str(self.data_dir), f"--token={self.token}",  # may start with "-"
             "--latency-ms", str(self.latency_ms),
         ]
         if self.bandwidth_mbps:

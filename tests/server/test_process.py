@@ -22,7 +22,8 @@ from .conftest import API
 def test_sync_context_manager(tmp_path: Path) -> None:
     import urllib.request
 
-    with ServerProcess(tmp_path, token="tok") as srv:
+    # A generated token starts with "-" one time in 64: it must not read as an option.
+    with ServerProcess(tmp_path, token="-tok") as srv:
         assert srv.address.startswith("http://127.0.0.1:") and srv.pid > 0
         assert srv.team_id > 0 and srv.workspace_id > 0
         with urllib.request.urlopen(srv.address + "/healthz") as r:
