@@ -10,6 +10,7 @@ folder. Each strategy runs in its own child process (see ``_runner``) and is ver
 from __future__ import annotations
 
 import contextlib
+import secrets
 import shutil
 import sys
 import tempfile
@@ -65,6 +66,13 @@ class Target:
     token: str
     team_id: int
     workspace_id: int
+    #: a fresh user on the same server (embedded server only), else None
+    new_tenant: Callable[[], Target] | None = field(default=None, compare=False, repr=False)
+
+    def fresh(self) -> Target:
+        """A user of its own for one upload: the server deduplicates uploaded bytes per user,
+        so a ``standard`` upload run after another one would skip sending its images."""
+        return self.new_tenant() if self.new_tenant is not None else self
 
 
 @contextlib.contextmanager
@@ -75,7 +83,13 @@ def _embedded_server(opts: BenchOptions, data_dir: Path) -> Iterator[Target]:
     with ServerProcess(
         data_dir=data_dir, latency_ms=latency_ms, bandwidth_mbps=bandwidth, startup_timeout=120
     ) as srv:
-        yield Target(srv.address, srv.token, int(srv.team_id), int(srv.workspace_id))
+
+        def new_tenant() -> Target:
+            token = secrets.token_urlsafe(32)
+            team_id, workspace_id = srv.add_tenant_sync(token)
+            return Target(srv.address, token, team_id, workspace_id, new_tenant)
+
+        yield Target(srv.address, srv.token, int(srv.team_id), int(srv.workspace_id), new_tenant)
 
 
 @contextlib.contextmanager
@@ -106,9 +120,12 @@ class _Run:
     def __init__(self, opts: BenchOptions, data: BenchData, target: Target, run: int, work: Path):
         self.opts, self.data, self.target, self.run, self.work = opts, data, target, run, work
         self.stamp = f"{int(time.time())}-r{run}"
-        self.uploaded: dict[tuple[str, str], int] = {}
+        # (client, strategy) -> (project id, the user who uploaded it)
+        self.uploaded: dict[tuple[str, str], tuple[int, Target]] = {}
 
-    def job(self, direction: str, strategy: str, client: str, **kw: Any) -> Job:
+    def job(
+        self, direction: str, strategy: str, client: str, target: Target, **kw: Any
+    ) -> Job:
         name = f"bench-{client}-{direction}-{strategy}-{self.stamp}"
         work_dir = self.work / name
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -117,10 +134,10 @@ class _Run:
             direction=direction,
             strategy=strategy,
             client=client,
-            server=self.target.address,
-            token=self.target.token,
-            team_id=self.target.team_id,
-            workspace_id=self.target.workspace_id,
+            server=target.address,
+            token=target.token,
+            team_id=target.team_id,
+            workspace_id=target.workspace_id,
             data_root=str(self.data.root),
             img_dir=str(self.data.img_dir),
             ann_dir=str(self.data.ann_dir),
@@ -138,7 +155,7 @@ class _Run:
         result = run_job(job, python, timeout=self.opts.timeout, log_path=log_path)
         if result.ok:
             try:
-                with RawClient(self.target.address, self.target.token) as raw:
+                with RawClient(job.server, job.token) as raw:
                     self._verify(job, result, raw)
             except Exception as exc:  # any verification problem fails the run
                 result.ok = False
@@ -183,14 +200,15 @@ class _Run:
             if direction != "upload":
                 continue
             for client in self.opts.active_clients():
-                job = self.job(direction, strategy, client)
+                target = self.target.fresh()
+                job = self.job(direction, strategy, client, target)
                 result = self.execute(job)
                 records.append(self.record(job, result))
                 if result.ok and result.project_id is not None:
-                    self.uploaded[(client, strategy)] = int(result.project_id)
+                    self.uploaded[(client, strategy)] = (int(result.project_id), target)
         return records
 
-    def download_source(self) -> int | None:
+    def download_source(self) -> tuple[int, Target] | None:
         for key in _SOURCES:
             if key in self.uploaded:
                 return self.uploaded[key]
@@ -198,11 +216,12 @@ class _Run:
         for client, strategy in _SOURCES:
             if client not in self.opts.active_clients():
                 continue
-            job = self.job("upload", strategy, client)
+            target = self.target.fresh()
+            job = self.job("upload", strategy, client, target)
             job.name = f"bench-source-{self.stamp}"
             result = self.execute(job)
             if result.ok and result.project_id is not None:
-                return int(result.project_id)
+                return int(result.project_id), target
             self.opts.log(f"download source ({client} {strategy}) failed: {result.error}")
         return None
 
@@ -216,7 +235,10 @@ class _Run:
             for client in self.opts.active_clients():
                 dest = self.work / f"dl-{client}-{strategy}"
                 shutil.rmtree(dest, ignore_errors=True)
-                job = self.job(direction, strategy, client, project_id=source, dest=str(dest))
+                project_id, target = source if source is not None else (None, self.target)
+                job = self.job(
+                    direction, strategy, client, target, project_id=project_id, dest=str(dest)
+                )
                 if source is None:
                     result = JobResult(ok=False, error="no verified blob project to download")
                 else:

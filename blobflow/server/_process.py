@@ -181,16 +181,16 @@ class ServerProcess:
             self._popen.wait()
 
     async def add_tenant(self, token: str) -> tuple[int, int]:
-        """Register another user for ``token`` (written straight to the child's database)."""
+        """Register another user for ``token`` (written straight to the child's database);
+        returns its ``(team_id, workspace_id)``."""
+        return await asyncio.get_running_loop().run_in_executor(None, self.add_tenant_sync, token)
+
+    def add_tenant_sync(self, token: str) -> tuple[int, int]:
+        """:meth:`add_tenant` for synchronous callers."""
         assert self.data_dir is not None
-        path = self.data_dir / "blobflow.sqlite3"
-
-        def run() -> tuple[int, int]:
-            conn = connect(path)
-            try:
-                tenant = add_tenant(conn, token)
-            finally:
-                conn.close()
-            return tenant.team_id, tenant.workspace_id
-
-        return await asyncio.get_running_loop().run_in_executor(None, run)
+        conn = connect(self.data_dir / "blobflow.sqlite3")
+        try:
+            tenant = add_tenant(conn, token)
+        finally:
+            conn.close()
+        return tenant.team_id, tenant.workspace_id
