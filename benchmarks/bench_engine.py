@@ -16,7 +16,6 @@ import asyncio
 import hashlib
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from blobflow.api import Api
+from blobflow.bench._rss import peak_rss_mb
 from blobflow.blob import BlobImageInfo
 from blobflow.engine import download_dataset_blobs, register_offsets, run, upload_blob_files
 from blobflow.server import ServerProcess
@@ -54,19 +54,6 @@ def make_blob(folder: Path, n: int, size: int) -> tuple[Path, Path]:
     return tar, pkl
 
 
-def peak_rss_mib() -> float:
-    """Peak RSS of this process image: VmHWM (ru_maxrss would include the parent's RSS at
-    spawn time, which Linux carries across exec)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -87,7 +74,7 @@ async def worker(args: argparse.Namespace) -> dict[str, Any]:
         t = time.perf_counter()
         files = await upload_blob_files(api, args.team, tar, pkl, team_dir=f"/bench/{project.id}")
         res["upload_s"] = time.perf_counter() - t
-        res["rss_after_upload"] = peak_rss_mib()
+        res["rss_after_upload"] = peak_rss_mb()
         assert files.blob.id is not None
 
         t = time.perf_counter()
@@ -95,7 +82,7 @@ async def worker(args: argparse.Namespace) -> dict[str, Any]:
         async for batch in register_offsets(api, ds, files.blob.id, pkl):
             n += len(batch)
         res["register_s"] = time.perf_counter() - t
-        res["rss_after_register"] = peak_rss_mib()
+        res["rss_after_register"] = peak_rss_mb()
         assert n == args.count
 
         assert ds.id is not None
@@ -104,13 +91,13 @@ async def worker(args: argparse.Namespace) -> dict[str, Any]:
         async for page in api.image.get_list_generator_async(ds.id):
             first = first or page[0]
         res["list_s"] = time.perf_counter() - t
-        res["rss_after_list"] = peak_rss_mib()
+        res["rss_after_list"] = peak_rss_mb()
         assert first is not None and first.download_id is not None
 
         t = time.perf_counter()
         await api.image.download_blob_file(project.id, first.download_id, out / "direct.tar")
         res["download_s"] = time.perf_counter() - t
-        res["rss_after_download"] = peak_rss_mib()
+        res["rss_after_download"] = peak_rss_mb()
 
         t = time.perf_counter()
         extracted = 0
@@ -119,13 +106,13 @@ async def worker(args: argparse.Namespace) -> dict[str, Any]:
         ):
             extracted += len(page)
         res["pipeline_s"] = time.perf_counter() - t
-        res["rss_after_pipeline"] = peak_rss_mib()
+        res["rss_after_pipeline"] = peak_rss_mb()
         assert extracted == args.count
     same = await asyncio.to_thread(sha256_file, out / "direct.tar") == await asyncio.to_thread(
         sha256_file, tar
     )
     res["identical"] = same
-    res["peak_rss_mib"] = peak_rss_mib()
+    res["peak_rss_mib"] = peak_rss_mb()
     return res
 
 

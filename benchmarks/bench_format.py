@@ -88,10 +88,7 @@ def sdk_way(src: Path, tar: Path, out_dir: Path) -> None:
 _CHILD = r"""
 import os, sys, time
 from blobflow import BlobImageInfo, BlobReader
-def hwm_mb():  # peak RSS of this process (ru_maxrss would include the parent's, from fork)
-    with open("/proc/self/status") as f:
-        line = next(x for x in f if x.startswith("VmHWM:"))
-    return int(line.split()[1]) / 1024
+from blobflow.bench._rss import peak_rss_mb as hwm_mb
 mode, pkl, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 base = hwm_mb()
 if mode == "stream":

@@ -30,6 +30,7 @@ from benchmarks.reliability.corpora import (
     tar_corpus,
     write_tar_bomb,
 )
+from blobflow.bench._rss import peak_rss_mb
 
 __all__ = ["Result", "run_file_corpus", "summarize"]
 
@@ -55,19 +56,6 @@ class Result:
 def _peak_reset() -> None:
     with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as f:
         f.write("5")
-
-
-def _peak_mb() -> float:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _is_clean_refusal(exc: BaseException, path: Path) -> tuple[bool, str]:
@@ -149,7 +137,7 @@ def _child(manifest_path: str) -> None:
         path = Path(spec["path"])
         print(json.dumps({"start": spec["id"]}), flush=True)
         _peak_reset()
-        base = _peak_mb()
+        base = peak_rss_mb()
         t0 = time.perf_counter()
         clean, outcome, detail = False, "accepted", ""
         try:
@@ -180,7 +168,7 @@ def _child(manifest_path: str) -> None:
             else:
                 detail = f"accepted a malicious input ({len(got)} entries)"
         seconds = time.perf_counter() - t0
-        rss = max(0.0, _peak_mb() - base)
+        rss = max(0.0, peak_rss_mb() - base)
         canaries = sorted(p.name for p in canary_dir.glob(CANARY + "*"))
         if canaries:
             clean, detail = False, f"CODE RAN: {canaries}"

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import aiohttp
 
 from benchmarks.reliability.trials import Source, Verifier, make_source
+from blobflow.bench._rss import peak_rss_mb
 
 __all__ = ["LoadResult", "run_load"]
 
@@ -72,17 +73,6 @@ def _api(address: str, token: str, stats: Counter[str]) -> Any:
     cfg = TransferConfig()
     transport = _counting_transport(stats)(address + "/public/api/v3", {"x-api-key": token}, cfg)
     return Api(address, token, cfg, transport=transport)
-
-
-def _peak_rss_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 async def run_load(
@@ -168,7 +158,7 @@ async def run_load(
             jobs = [guarded(importer if k % 2 == 0 else downloader, k) for k in range(clients)]
             await asyncio.wait_for(asyncio.gather(*jobs), duration + 900)
             res.seconds = time.monotonic() - t0
-            res.server_peak_rss_mb = _peak_rss_mb(srv.pid)
+            res.server_peak_rss_mb = peak_rss_mb(srv.pid)
             # consistency: every import holds exactly its images, the download project too
             for ds_id, n in imported:
                 listed = await v.images(ds_id)

@@ -1,6 +1,6 @@
 """Run one strategy in a fresh child process and collect its time and peak memory.
 
-Each timed run gets its own interpreter, so its peak RSS (``ru_maxrss``) is that strategy's
+Each timed run gets its own interpreter, so its peak RSS (``VmHWM``) is that strategy's
 alone, and nothing (warm caches, pools, loops) leaks from one strategy to the next. The child
 reads a :class:`Job` as JSON on stdin and prints one ``BLOBFLOW_BENCH_RESULT {json}`` line.
 blobflow strategies run with ``python -m blobflow.bench._runner``; the SDK's with
@@ -10,7 +10,6 @@ blobflow strategies run with ``python -m blobflow.bench._runner``; the SDK's wit
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from blobflow.bench._rss import peak_rss_mb
 
 __all__ = ["Job", "JobResult", "run_job", "sdk_script_path"]
 
@@ -107,7 +108,7 @@ def main() -> None:
     except BaseException as exc:  # reported to the orchestrator, which marks the run failed
         traceback.print_exc()
         out["error"] = f"{type(exc).__name__}: {exc}"[:500]
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_mb"] = peak_rss_mb()
     sys.stdout.write(RESULT_PREFIX + json.dumps(out) + "\n")
     sys.stdout.flush()
 

@@ -99,6 +99,19 @@ STRATEGIES = {
 }
 
 
+def _peak_rss_mb():
+    # blobflow.bench._rss.peak_rss_mb, repeated: this script runs under the SDK's Python,
+    # where blobflow is not installed. ru_maxrss would include the parent's peak.
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main():
     job = json.load(sys.stdin)
     os.environ["SUPERVISELY_SKIP_HTTPS_USER_HELPER_CHECK"] = "1"
@@ -118,7 +131,7 @@ def main():
     except BaseException as exc:  # reported to the orchestrator, which marks the run failed
         traceback.print_exc()
         out["error"] = f"{type(exc).__name__}: {exc}"[:500]
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_mb"] = _peak_rss_mb()
     sys.stdout.write(RESULT_PREFIX + json.dumps(out) + "\n")
     sys.stdout.flush()
 

@@ -148,3 +148,16 @@ def test_report_counts_failed_runs_without_time(tmp_path: Path) -> None:
     plot_speedups(res, tmp_path / "p.png")
     with Image.open(tmp_path / "p.png") as img:
         assert img.format == "PNG" and img.size[0] > 400
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
+def test_a_childs_peak_rss_is_its_own() -> None:
+    """ru_maxrss would report the parent's peak in a child; peak_rss_mb must not."""
+    import subprocess
+    import sys
+
+    ballast = bytearray(300 * 1024 * 1024)
+    ballast[::4096] = b"\x01" * len(range(0, len(ballast), 4096))  # touch every page
+    code = "from blobflow.bench._rss import peak_rss_mb; print(peak_rss_mb())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
+    assert float(out.stdout) < 200 < len(ballast) / 2**20
