@@ -5,6 +5,12 @@ streamed, resumable, checksum-verified download per blob, several in parallel) a
 ``<dataset>/<id>_offsets.pkl``; other images come through ``images.bulk.download``; every
 image gets ``ann/<name>.json``. A state file remembers which blobs were verified, so a re-run
 skips them; offsets are rewritten whole, never appended.
+
+Memory is flat in the number of images: a dataset is listed page by page; each page starts the
+fetch of any blob it names, appends its offsets to a spool file (10,000 entries a pickle
+stream) and has its annotations (and regular images) fetched and written, a few pages at a
+time. Only a re-run into a folder that already holds files keeps the server's image names (to
+remove the stale ones).
 """
 
 from __future__ import annotations
@@ -21,10 +27,12 @@ from typing import TYPE_CHECKING, Any
 from blobflow.api import ImageInfo
 from blobflow.api._file import file_sha256_b64
 from blobflow.api._progress import Progress
-from blobflow.blob import OFFSETS_PKL_SUFFIX, BlobImageInfo
+from blobflow.blob import OFFSETS_PKL_BATCH_SIZE, OFFSETS_PKL_SUFFIX, BlobImageInfo
+from blobflow.blob._pickle import write_streams
 from blobflow.engine._files import batched, extract_ranges, write_file_atomic
 from blobflow.project._errors import ProjectError
-from blobflow.project._local import Dataset, OpenMode, Project
+from blobflow.project._local import Dataset, OpenMode, Project, write_files
+from blobflow.project._local import _json_bytes as json_bytes
 from blobflow.project._progress import bar, run_sync
 from blobflow.project._readme import create_blob_readme
 
@@ -35,6 +43,7 @@ __all__ = ["DiskFullError", "DownloadResult", "download_fast", "download_fast_as
 
 STATE_FILE = ".blobflow-download.json"  # a top-level file: the SDK never reads it as a dataset
 _ANN_CHUNK = 2000  # annotations fetched and written per step
+_PAGES_IN_FLIGHT = 4  # listed pages whose annotations/images are being fetched at once
 
 
 class DiskFullError(ProjectError):
@@ -115,77 +124,145 @@ def _remove_partials(dest: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-async def _fetch_blobs(
-    api: Api,
-    project_id: int,
-    dest: Path,
-    blobs: dict[int, str],
-    state: dict[str, Any],
-    result: DownloadResult,
-    show: bool,
-) -> None:
-    done = await asyncio.to_thread(lambda: {b for b in blobs if _verified(dest, state, b)})
-    todo = {bid: did for bid, did in blobs.items() if bid not in done}
-    result.blobs_skipped = len(blobs) - len(todo)
-    if not todo:
-        return
-    sizes = {}
-    for bid in todo:
-        try:
-            sizes[bid] = (await api.file.get_info_by_id(bid)).sizeb or 0
-        except Exception:  # the size only feeds the progress bar
-            sizes[bid] = 0
-    pbar = bar("Downloading blobs", sum(sizes.values()) or None, enabled=show, unit="B")
-    progress = Progress(pbar)
-    await asyncio.to_thread((dest / "blob").mkdir, parents=True, exist_ok=True)
+class _Blobs:
+    """Blob fetches, started as pages name them; each blob once per download, verified."""
 
-    saving = asyncio.Lock()  # one writer of the state file at a time
+    def __init__(
+        self, api: Api, project_id: int, dest: Path, result: DownloadResult, show: bool
+    ) -> None:
+        self._api, self._project_id, self._dest, self._result = api, project_id, dest, result
+        self._state: dict[str, Any] = {"blobs": {}}
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._show = show
+        self._bar = bar("Downloading blobs", None, enabled=show, unit="B")
+        self._progress = Progress(self._bar)
+        self._saving = asyncio.Lock()  # one writer of the state file at a time
 
-    async def one(bid: int, did: str) -> None:
-        got = await api.image.download_blob_file(
-            project_id, did, dest / "blob" / f"{bid}.tar", progress
+    async def open(self) -> None:
+        self._state = await asyncio.to_thread(_load_state, self._dest)
+
+    def want(self, blob_id: int, download_id: str) -> None:
+        if blob_id not in self._tasks:
+            self._tasks[blob_id] = asyncio.ensure_future(self._fetch(blob_id, download_id))
+
+    async def ready(self, blob_id: int) -> None:
+        """Wait until ``blob/<blob_id>.tar`` is on disk and verified."""
+        await asyncio.shield(self._tasks[blob_id])
+
+    async def _grow_bar(self, blob_id: int) -> None:
+        """Blobs are found as pages arrive: the bar's total grows with each one."""
+        try:  # the size only feeds the progress bar
+            size = (await self._api.file.get_info_by_id(blob_id)).sizeb or 0
+        except Exception:
+            return
+        self._bar.total = (self._bar.total or 0) + size
+        self._bar.refresh()
+
+    async def _fetch(self, blob_id: int, download_id: str) -> None:
+        if await asyncio.to_thread(_verified, self._dest, self._state, blob_id):
+            self._result.blobs_skipped += 1
+            return
+        if self._show:
+            await self._grow_bar(blob_id)
+        await asyncio.to_thread((self._dest / "blob").mkdir, parents=True, exist_ok=True)
+        got = await self._api.image.download_blob_file(
+            self._project_id, download_id, self._dest / "blob" / f"{blob_id}.tar", self._progress
         )
         assert not isinstance(got, bytes)
         mtime = (await asyncio.to_thread(os.stat, got.path)).st_mtime_ns
-        state["blobs"][str(bid)] = {"size": got.size, "sha256": got.sha256_b64, "mtime_ns": mtime}
-        result.blobs_downloaded += 1
-        result.blob_bytes += got.size
-        async with saving:  # recorded per blob, so an interrupted run keeps what it verified
-            await asyncio.to_thread(_save_state, dest, state)
+        rec = {"size": got.size, "sha256": got.sha256_b64, "mtime_ns": mtime}
+        self._state["blobs"][str(blob_id)] = rec
+        self._result.blobs_downloaded += 1
+        self._result.blob_bytes += got.size
+        async with self._saving:  # recorded per blob, so an interrupted run keeps what it verified
+            await asyncio.to_thread(_save_state, self._dest, self._state)
 
-    try:
-        await asyncio.gather(*(one(b, d) for b, d in todo.items()))
-    finally:
-        pbar.close()
+    async def close(self, *, failed: BaseException | None) -> None:
+        """Wait for every fetch. After another part failed, the fetches in flight still
+        finish (a re-run then skips those blobs), unless the failure is a cancellation."""
+        tasks = list(self._tasks.values())
+        try:
+            if failed is None:
+                await asyncio.gather(*tasks)
+                return
+            if not isinstance(failed, Exception):
+                for task in tasks:
+                    task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            self._bar.close()
 
 
-def _write_offsets(ds: Dataset, blob_id: int, infos: list[ImageInfo], extract: bool) -> None:
-    entries = [BlobImageInfo.from_image_info(i) for i in infos]  # type: ignore[arg-type]
-    if extract:
-        # Images go to img/; an offsets file too would list each name twice, and the SDK
-        # rejects such a dataset, so the offsets stay out of the dataset folder.
-        (ds.directory / f"{blob_id}{OFFSETS_PKL_SUFFIX}").unlink(missing_ok=True)
-        return
-    ds.add_blob_offsets(str(blob_id), entries)
+class _OffsetsSpool:
+    """One blob's entries in one dataset, written as the pages come in (10,000 a stream).
+
+    The spool is a hidden ``.part`` file in the dataset folder; it becomes
+    ``<blob id>_offsets.pkl`` only when the listing is complete and the blob verified.
+    """
+
+    def __init__(self, ds: Dataset, blob_id: int) -> None:
+        self.blob_id = blob_id
+        self.final = ds.directory / f"{blob_id}{OFFSETS_PKL_SUFFIX}"
+        self.path = ds.directory / f".{blob_id}{OFFSETS_PKL_SUFFIX}.part"
+        self.count = 0
+        self.extracted_before = False  # some of its images are files in img/ (an extracted run)
+        self._buf: list[BlobImageInfo] = []
+        self._started = False
+
+    async def add(self, infos: list[ImageInfo]) -> None:
+        self._buf.extend(BlobImageInfo.from_image_info(i) for i in infos)  # type: ignore[arg-type]
+        self.count += len(infos)
+        if len(self._buf) >= OFFSETS_PKL_BATCH_SIZE:
+            full = len(self._buf) - len(self._buf) % OFFSETS_PKL_BATCH_SIZE
+            batch, self._buf = self._buf[:full], self._buf[full:]
+            await asyncio.to_thread(self._write, batch)
+
+    def _write(self, entries: list[BlobImageInfo]) -> None:
+        with open(self.path, "ab" if self._started else "wb") as f:
+            write_streams(batched(entries, OFFSETS_PKL_BATCH_SIZE), f)
+        self._started = True
+
+    async def finish(self) -> None:
+        """Write what is buffered; the spool then holds every entry."""
+        if self._buf or not self._started:
+            batch, self._buf = self._buf, []
+            await asyncio.to_thread(self._write, batch)
+
+    def publish(self) -> None:
+        os.replace(self.path, self.final)
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+async def _extract(api: Api, ds: Dataset, dest: Path, spool: _OffsetsSpool) -> int:
+    """Slice the spool's images out of the blob into img/; the offsets file goes away.
+
+    An offsets file too would list each name twice, and the SDK rejects such a dataset.
+    """
+    tar = dest / "blob" / f"{spool.blob_id}.tar"
+    batches = await asyncio.to_thread(BlobImageInfo.load_from_pickle_generator, spool.path)
+    extracted = 0
+    while (batch := await asyncio.to_thread(next, batches, None)) is not None:
+        entries = [(i.name, i.offset_start, i.offset_end) for i in batch]
+        extracted += await extract_ranges(tar, ds.img_dir, entries, api.config.extract_batch)
+    await asyncio.to_thread(spool.final.unlink, True)
+    await asyncio.to_thread(spool.discard)
+    return extracted
 
 
 def _write_ann_chunk(
     ds: Dataset, chunk: list[ImageInfo], anns: dict[int | None, Any], save_image_info: bool
 ) -> None:
-    ds.write_anns({i.name: anns.get(i.id) or {} for i in chunk if i.name is not None})
+    # Straight to files: the Dataset object would keep every name it wrote.
+    named = [i for i in chunk if i.name is not None]
+    write_files(ds.ann_dir, {f"{i.name}.json": json_bytes(anns.get(i.id) or {}) for i in named})
     if save_image_info:
-        ds.write_image_infos({i.name: i._asdict() for i in chunk if i.name is not None})
-
-
-async def _write_and_count(
-    ds: Dataset, chunk: list[ImageInfo], anns: dict[int | None, Any], info: bool, pbar: Any
-) -> None:
-    await asyncio.to_thread(_write_ann_chunk, ds, chunk, anns, info)
-    pbar.update(len(chunk))
+        write_files(ds.img_info_dir, {f"{i.name}.json": json_bytes(i._asdict()) for i in named})
 
 
 async def _download_anns(
-    api: Api, ds: Dataset, ds_id: int, infos: list[ImageInfo], save_image_info: bool, pbar: Any
+    api: Api, ds: Dataset, ds_id: int, infos: list[ImageInfo], save_image_info: bool
 ) -> None:
     """Fetch annotations chunk by chunk; a chunk is written (one executor call) while the
     next one is fetched."""
@@ -198,7 +275,7 @@ async def _download_anns(
                 await writing
             by_id = {a.image_id: a.annotation for a in got}
             writing = asyncio.ensure_future(
-                _write_and_count(ds, chunk, by_id, save_image_info, pbar)
+                asyncio.to_thread(_write_ann_chunk, ds, chunk, by_id, save_image_info)
             )
         if writing is not None:
             await writing
@@ -220,48 +297,46 @@ def _missing_regular(ds: Dataset, infos: list[ImageInfo]) -> list[ImageInfo]:
     return out
 
 
-async def _blob_images(
-    api: Api, ds: Dataset, blob_images: dict[int, list[ImageInfo]], dest: Path, extract: bool
-) -> int:
-    """Offsets files (or, extracting, img/ files sliced from the blobs); returns extracted."""
-    extracted = 0
-    for blob_id, infos in blob_images.items():
-        # A folder an earlier run extracted keeps its img/ layout (offsets would double names).
-        on_disk = ds.regular_set
-        here = extract or any(i.name in on_disk for i in infos)
-        await asyncio.to_thread(_write_offsets, ds, blob_id, infos, here)
-        if here:
-            entries = [(i.name, i.offset_start, i.offset_end) for i in infos]
-            extracted += await extract_ranges(
-                dest / "blob" / f"{blob_id}.tar",
-                ds.img_dir,
-                entries,  # type: ignore[arg-type]
-                api.config.extract_batch,
-            )
-    return extracted
-
-
-async def _regular_images(
-    api: Api, ds: Dataset, ds_id: int, regular: list[ImageInfo], show: bool
-) -> None:
+async def _regular_images(api: Api, ds: Dataset, ds_id: int, regular: list[ImageInfo]) -> None:
     # A re-run keeps regular images already on disk with the server's size.
     regular = await asyncio.to_thread(_missing_regular, ds, regular)
-    if not regular:
-        return
-    rbar = bar(f"Downloading images of {ds.name!r}", len(regular), enabled=show)
-    try:
+    if regular:
         ids = [i.id for i in regular]
         paths = [ds.img_dir / (i.name or str(i.id)) for i in regular]
-        await api.image.download_paths(ds_id, ids, paths, rbar)  # type: ignore[arg-type]
-    finally:
-        rbar.close()
+        await api.image.download_paths(ds_id, ids, paths)  # type: ignore[arg-type]
 
 
-def _prune(ds: Dataset, keep: set[str], blob_stems: set[str]) -> int:
-    """Remove local items the server no longer has, as the SDK does on a re-download."""
+async def _page_files(
+    api: Api, ds: Dataset, ds_id: int, page: list[ImageInfo], regular: list[ImageInfo],
+    save_image_info: bool, pbar: Any,
+) -> None:  # fmt: skip
+    """A listed page's annotations (and its regular images)."""
+    await asyncio.gather(
+        _regular_images(api, ds, ds_id, regular),
+        _download_anns(api, ds, ds_id, page, save_image_info),
+    )
+    pbar.update(len(page))
+
+
+def _has_files(ds: Dataset) -> bool:
+    """Whether an earlier run left items here (only then must stale ones be looked for)."""
+    for folder in (ds.img_dir, ds.ann_dir, ds.img_info_dir):
+        if folder.is_dir():
+            with os.scandir(folder) as it:
+                if next(it, None) is not None:
+                    return True
+    return False
+
+
+def _prune(ds: Dataset, keep: set[str] | None, blob_stems: set[str]) -> int:
+    """Remove local items the server no longer has, as the SDK does on a re-download.
+
+    ``keep`` is None when the folder held no files before this run: nothing can be stale.
+    """
     removed = 0
-    for folder, suffix in ((ds.img_dir, ""), (ds.ann_dir, ".json"), (ds.img_info_dir, ".json")):
-        if not folder.is_dir():
+    folders = ((ds.img_dir, ""), (ds.ann_dir, ".json"), (ds.img_info_dir, ".json"))
+    for folder, suffix in folders:
+        if keep is None or not folder.is_dir():
             continue
         for entry in os.scandir(folder):
             name = entry.name[: len(entry.name) - len(suffix)]
@@ -275,35 +350,70 @@ def _prune(ds: Dataset, keep: set[str], blob_stems: set[str]) -> int:
     return removed
 
 
+@dataclass
+class _Options:
+    download_blob_files: bool
+    extract: bool
+    save_image_info: bool
+    show: bool
+
+
 async def _download_dataset(
-    api: Api,
-    ds: Dataset,
-    ds_id: int,
-    images: list[ImageInfo],
-    blob_images: dict[int, list[ImageInfo]],
-    dest: Path,
-    extract: bool,
-    save_image_info: bool,
+    api: Api, ds: Dataset, info: DatasetInfo, blobs: _Blobs, dest: Path, opts: _Options,
     result: DownloadResult,
-    show: bool,
-) -> None:
-    """Blob images, regular images and annotations of one dataset, concurrently."""
-    in_blob = {i.id for infos in blob_images.values() for i in infos}
-    regular = [i for i in images if i.id not in in_blob]
-    abar = bar(f"Downloading annotations of {ds.name!r}", len(images), enabled=show)
+) -> None:  # fmt: skip
+    """One dataset, page by page: blob offsets spooled, annotations and images written."""
+    assert info.id is not None
+    had_files = await asyncio.to_thread(_has_files, ds)
+    on_disk = ds.regular_set if had_files else frozenset()
+    keep: set[str] | None = set() if had_files else None
+    spools: dict[int, _OffsetsSpool] = {}
+    total = info.images_count if info.images_count is not None else info.items_count
+    pbar = bar(f"Downloading {ds.name!r}", total, enabled=opts.show)
+    pending: set[asyncio.Task[None]] = set()
     try:
-        extracted, _, _ = await asyncio.gather(
-            _blob_images(api, ds, blob_images, dest, extract),
-            _regular_images(api, ds, ds_id, regular, show),
-            _download_anns(api, ds, ds_id, images, save_image_info, abar),
-        )
+        async for page in api.image.get_list_generator_async(info.id):
+            regular: list[ImageInfo] = []
+            by_blob: dict[int, list[ImageInfo]] = {}
+            for img in page:
+                rid = img.related_data_id
+                if not opts.download_blob_files or rid is None or img.download_id is None:
+                    regular.append(img)
+                    continue
+                blobs.want(rid, img.download_id)
+                by_blob.setdefault(rid, []).append(img)
+            for rid, members in by_blob.items():
+                spool = spools.get(rid) or spools.setdefault(rid, _OffsetsSpool(ds, rid))
+                if on_disk and not spool.extracted_before:
+                    spool.extracted_before = any(i.name in on_disk for i in members)
+                await spool.add(members)
+            if keep is not None:
+                keep.update(i.name for i in page if i.name is not None)
+            result.images += len(page)
+            result.blob_images += len(page) - len(regular)
+            if len(pending) >= _PAGES_IN_FLIGHT:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+            work = _page_files(api, ds, info.id, page, regular, opts.save_image_info, pbar)
+            pending.add(asyncio.ensure_future(work))
+        await asyncio.gather(*pending)
+        pending.clear()
+        for spool in spools.values():
+            await spool.finish()
+            await blobs.ready(spool.blob_id)  # an offsets file never points at a missing blob
+            if opts.extract or spool.extracted_before:
+                result.extracted += await _extract(api, ds, dest, spool)
+            else:
+                await asyncio.to_thread(spool.publish)
     finally:
-        abar.close()
-    result.extracted += extracted
-    result.blob_images += len(in_blob)
-    result.images += len(images)
-    keep = {i.name for i in images if i.name is not None}
-    stems = set() if extract else {str(b) for b in blob_images}
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for spool in spools.values():
+            await asyncio.to_thread(spool.discard)
+        pbar.close()
+    stems = {str(s.blob_id) for s in spools.values() if not (opts.extract or s.extracted_before)}
     result.removed += await asyncio.to_thread(_prune, ds, keep, stems)
 
 
@@ -326,10 +436,9 @@ async def download_fast_async(
     :class:`DiskFullError` after removing partial files.
     """
     dest = Path(dest_dir)
+    opts = _Options(download_blob_files, extract, save_image_info, progress)
     try:
-        return await _download(
-            api, project_id, dest, download_blob_files, extract, save_image_info, progress, readme
-        )
+        return await _download(api, project_id, dest, opts, readme)
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
@@ -340,14 +449,7 @@ async def download_fast_async(
 
 
 async def _download(
-    api: Api,
-    project_id: int,
-    dest: Path,
-    download_blob_files: bool,
-    extract: bool,
-    save_image_info: bool,
-    show: bool,
-    readme: bool,
+    api: Api, project_id: int, dest: Path, opts: _Options, readme: bool
 ) -> DownloadResult:
     pinfo = await api.project.get_info_by_id(project_id)
     if pinfo is None:
@@ -355,46 +457,27 @@ async def _download(
     meta = await api.project.get_meta(project_id, with_settings=True)
     project = await asyncio.to_thread(Project, dest, OpenMode.UPDATE)
     await asyncio.to_thread(project.set_meta, meta)
-    state = await asyncio.to_thread(_load_state, dest)
     result = DownloadResult(project_id, dest)
-    ds_infos = await api.dataset.get_list(project_id, recursive=True)
-    tree = _dataset_paths(ds_infos)
-
-    # List every dataset first: blobs are shared between datasets, fetch each once.
-    listed: list[tuple[DatasetInfo, list[str], list[ImageInfo]]] = []
-    blobs: dict[int, str] = {}
-    for info, chain in tree:
-        assert info.id is not None
-        images = await api.image.get_list(info.id)
-        listed.append((info, chain, images))
-        if download_blob_files:
-            for img in images:
-                if img.related_data_id is not None and img.download_id is not None:
-                    blobs[img.related_data_id] = img.download_id  # the last one wins (SDK)
-    if blobs:
-        await _fetch_blobs(api, project_id, dest, blobs, state, result, show)
-
-    local: dict[str, Dataset] = {}
-    for info, chain, images in listed:
-        assert info.id is not None
-        parent = local.get("/".join(chain[:-1])) if len(chain) > 1 else None
-        ds = await asyncio.to_thread(project.create_dataset, chain[-1], parent)
-        local["/".join(chain)] = ds
-        result.datasets[ds.name] = info.id
-        by_blob: dict[int, list[ImageInfo]] = {}
-        for img in images:
-            rid = img.related_data_id
-            if download_blob_files and rid is not None and rid in blobs:
-                by_blob.setdefault(rid, []).append(img)
-        await _download_dataset(
-            api, ds, info.id, images, by_blob, dest, extract, save_image_info,
-            result, show,
-        )  # fmt: skip
+    tree = _dataset_paths(await api.dataset.get_list(project_id, recursive=True))
+    # One fetcher for the whole project: blobs are shared between datasets, fetch each once.
+    blobs = _Blobs(api, project_id, dest, result, opts.show)
+    await blobs.open()
+    try:
+        local: dict[str, Dataset] = {}
+        for info, chain in tree:
+            assert info.id is not None
+            parent = local.get("/".join(chain[:-1])) if len(chain) > 1 else None
+            ds = await asyncio.to_thread(project.create_dataset, chain[-1], parent)
+            local["/".join(chain)] = ds
+            result.datasets[ds.name] = info.id
+            await _download_dataset(api, ds, info, blobs, dest, opts, result)
+    except BaseException as exc:
+        await blobs.close(failed=exc)
+        raise
+    await blobs.close(failed=None)
     if readme:
-        reread = await asyncio.to_thread(Project, dest)
         names = {"/".join(chain): info for info, chain in tree}
-        await asyncio.to_thread(create_blob_readme, reread, pinfo, names)
-        await asyncio.to_thread(reread.close)
+        await asyncio.to_thread(create_blob_readme, project, pinfo, names)
     await asyncio.to_thread(project.close)
     return result
 

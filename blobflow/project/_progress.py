@@ -18,6 +18,11 @@ T = TypeVar("T")
 class _NoBar:
     """Stands in for a hidden bar: building a tqdm at all touches locks and multiprocessing."""
 
+    total: float | None = None
+
+    def refresh(self) -> None:
+        pass
+
     def update(self, n: float = 1) -> None:
         pass
 

@@ -6,9 +6,10 @@ entries per folder, descriptions and custom data per dataset); the wording is bl
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,18 +38,32 @@ def _general(info: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _listing(names: list[str], prefix: str, icon: str) -> list[str]:
-    shown = names[:_LIMIT]
+def _listing(folder: Path, prefix: str, icon: str, suffix: str = "") -> list[str]:
+    """The first entries of a folder (by name) and how many more: streamed, as a folder may
+    hold a million files."""
+    shown, count = _first_files(folder, suffix, _LIMIT)
     out = [f"{prefix}┣ {icon} {n}<br>" for n in shown]
-    if len(names) > _LIMIT:
-        out.append(f"{prefix}┗ ... {len(names) - _LIMIT} more<br>")
+    if count > _LIMIT:
+        out.append(f"{prefix}┗ ... {count - _LIMIT} more<br>")
     return out
 
 
-def _files(folder: Path, suffix: str = "") -> list[str]:
+def _first_files(folder: Path, suffix: str, limit: int | None) -> tuple[list[str], int]:
+    """The first ``limit`` (all if None) file names ending in ``suffix``, and their count."""
     if not folder.is_dir():
-        return []
-    return sorted(e.name for e in os.scandir(folder) if e.is_file() and e.name.endswith(suffix))
+        return [], 0
+    count = 0
+
+    def names() -> Iterator[str]:
+        nonlocal count
+        with os.scandir(folder) as it:
+            for e in it:
+                if e.is_file() and e.name.endswith(suffix) and not e.name.startswith("."):
+                    count += 1
+                    yield e.name
+
+    first = sorted(names()) if limit is None else heapq.nsmallest(limit, names())
+    return first, count
 
 
 def _dataset_tree(ds: Dataset, depth: int) -> list[str]:
@@ -56,11 +71,11 @@ def _dataset_tree(ds: Dataset, depth: int) -> list[str]:
     rel = ds.directory.relative_to(ds.project_dir).as_posix()
     out = [f"{pad}┣ 📂 [{ds.short_name}]({rel})<br>"]
     inner = pad + "┃ "
-    out += [f"{inner}┣ 📄 {n}<br>" for n in _files(ds.directory, ".pkl")]
+    out += [f"{inner}┣ 📄 {n}<br>" for n in _first_files(ds.directory, ".pkl", None)[0]]
     for sub, icon in ((ds.img_dir, "🏞️"), (ds.ann_dir, "📝")):
         if sub.is_dir():
             out.append(f"{inner}┣ 📁 {sub.name}<br>")
-            out += _listing(_files(sub), inner + "┃ ", icon)
+            out += _listing(sub, inner + "┃ ", icon)
     return out
 
 
@@ -79,9 +94,9 @@ def create_blob_readme(
     parts = [f"# {title}", "", "A Supervisely-format project with blob images.", ""]
     parts += ["## General information", "", _general(info) or f"**Name:** {project.name}<br>", ""]
     tree = [f"🗂️ {title}<br>"]
-    if project.blob_files:
+    if _first_files(project.blob_dir, "", 1)[1]:
         tree.append(f"┣ 📁 {project.blob_dir_name}<br>")
-        tree += _listing(project.blob_files, "┃ ", "📦")
+        tree += _listing(project.blob_dir, "┃ ", "📦")
     for ds in project.datasets:
         tree += _dataset_tree(ds, len(ds.parents))
     parts += ["## Dataset structure", "", *tree, ""]

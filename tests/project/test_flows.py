@@ -181,11 +181,49 @@ async def test_interrupted_download_resumes(
         monkeypatch.setattr(api.annotation, "download_batch", broken)
         with pytest.raises(ConnectionResetError):
             await download_fast_async(api, pid, dest, progress=False)
+        # Blobs are fetched as the listing names them: those of the dataset that failed were
+        # still completed and recorded; the later dataset's blob was never started.
+        state = json.loads((dest / ".blobflow-download.json").read_text())
+        fetched = len(state["blobs"])
+        assert fetched >= 1
         monkeypatch.setattr(api.annotation, "download_batch", real)
         again = await download_fast_async(api, pid, dest, progress=False)
-    assert again.blobs_skipped == 2 and again.blobs_downloaded == 0
+    assert again.blobs_skipped == fetched and again.blobs_downloaded == 2 - fetched
     assert await asyncio.to_thread(_read_all, dest) == expected
     assert not [p for p in dest.rglob("*") if p.name.endswith((".part", ".tmp"))]
+
+
+def _stream_sizes(pkl: Path) -> list[int]:
+    from blobflow.blob._pickle import iter_streams
+
+    return [len(items) for items in iter_streams(str(pkl))]
+
+
+async def test_download_goes_page_by_page(
+    server: Any, built: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of 4 images and offsets spooled 3 entries a pickle stream: the same folders, with
+    and without extraction, as when everything fits one page."""
+    import blobflow.project._download as download_module
+    from blobflow.server._context import STATE
+
+    root, expected = built
+    server._app[STATE].config.default_per_page = 4
+    monkeypatch.setattr(download_module, "OFFSETS_PKL_BATCH_SIZE", 3)
+    async with Api(server.address, server.token) as api:
+        pid, _ = await upload_project_async(root, api, server.workspace_id, progress=False)
+        got = await download_fast_async(api, pid, tmp_path / "offsets", progress=False)
+        ext = await download_fast_async(api, pid, tmp_path / "ext", extract=True, progress=False)
+    assert (got.images, got.blob_images, got.blobs_downloaded) == (15, 13, 2)
+    assert ext.extracted == 13
+    assert await asyncio.to_thread(_read_all, tmp_path / "offsets") == expected
+    assert await asyncio.to_thread(_read_all, tmp_path / "ext") == expected
+    (pkl,) = (tmp_path / "offsets" / "ds_a").glob("*_offsets.pkl")
+    assert await asyncio.to_thread(_pkl_names, pkl) == sorted(expected["ds_a"])
+    assert await asyncio.to_thread(_stream_sizes, pkl) == [3, 3, 3]
+    assert not list((tmp_path / "ext" / "ds_a").glob("*.pkl"))
+    leftovers = [p for p in tmp_path.rglob("*") if p.name.endswith((".part", ".tmp"))]
+    assert not leftovers
 
 
 async def test_download_extract_writes_images(server: Any, built: Any, tmp_path: Path) -> None:
@@ -274,9 +312,16 @@ async def test_quick_import(server: Any, quick_blob: Any, tmp_path: Path) -> Non
         assert proj.id is not None
         ds = await api.dataset.create(proj.id, "ds")
         assert ds.id is not None
-        infos = await quick_import_async(api, ds.id, tar, pkl, anns_dir, META, progress=False)
+        infos: list[Any] = []
+        res = await quick_import_async(
+            api, ds.id, tar, pkl, anns_dir, META, progress=False, on_batch=infos.extend
+        )
+        assert res.images == 12 and res.dataset_id == ds.id
         assert sorted(i.name for i in infos) == sorted(images)
-        again = await quick_import_async(api, ds.id, tar, pkl, anns_dir, META, progress=False)
+        again: list[Any] = []
+        await quick_import_async(
+            api, ds.id, tar, pkl, anns_dir, META, progress=False, on_batch=again.extend
+        )
         assert sorted(i.id for i in again) == sorted(i.id for i in infos)
         assert len(await api.image.get_list(ds.id)) == 12
         dest = tmp_path / "down"
@@ -345,3 +390,15 @@ async def test_download_rerun_drops_images_removed_on_server(
         del expected[ds_name][name]
     assert await asyncio.to_thread(_read_all, dest) == expected
     assert not (dest / "plain" / "ann" / "p_1.png.json").exists()
+
+
+async def test_quick_import_missing_annotation_file_is_named(server: Any, quick_blob: Any) -> None:
+    images, tar, pkl, anns_dir = quick_blob
+    gone = sorted(images)[5]
+    (anns_dir / f"{gone}.json").unlink()
+    async with Api(server.address, server.token) as api:
+        proj = await api.project.create(server.workspace_id, "quick-missing")
+        assert proj.id is not None
+        ds = await api.dataset.create(proj.id, "ds")
+        with pytest.raises(ProjectError, match=f"no annotation file for images.*{gone}"):
+            await quick_import_async(api, ds, tar, pkl, anns_dir, META, progress=False)
