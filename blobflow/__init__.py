@@ -36,6 +36,7 @@ from blobflow.project import (
     OpenMode,
     Project,
     ProjectError,
+    QuickImportResult,
     download_fast,
     download_fast_async,
     quick_import,
@@ -85,6 +86,7 @@ __all__ = [
     "upload_project_async",
     "download_fast",
     "download_fast_async",
+    "QuickImportResult",
     "quick_import",
     "quick_import_async",
 ]

@@ -21,7 +21,7 @@ from blobflow.project._local import (
     empty_annotation,
     find_project_dir,
 )
-from blobflow.project._quick_import import quick_import, quick_import_async
+from blobflow.project._quick_import import QuickImportResult, quick_import, quick_import_async
 from blobflow.project._readme import create_blob_readme
 from blobflow.project._upload import UploadResult, upload_project, upload_project_async
 
@@ -43,6 +43,7 @@ __all__ = [
     "download_fast_async",
     "empty_annotation",
     "find_project_dir",
+    "QuickImportResult",
     "quick_import",
     "quick_import_async",
     "upload_project",

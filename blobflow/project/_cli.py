@@ -276,7 +276,7 @@ def _cmd_import_blob(args: argparse.Namespace) -> int:
             if offsets is None and not await asyncio.to_thread(beside.is_file):
                 tmp = await asyncio.to_thread(tempfile.mkdtemp, prefix="blobflow-offsets-")
                 offsets = Path(await asyncio.to_thread(save_blob_offsets_pkl, str(tar), tmp))
-            infos = await quick_import_async(
+            res = await quick_import_async(
                 api, args.dataset, tar, offsets, args.anns, meta, progress=_bars(args)
             )
         finally:
@@ -284,8 +284,8 @@ def _cmd_import_blob(args: argparse.Namespace) -> int:
                 await asyncio.to_thread(shutil.rmtree, tmp, True)
         return {
             "dataset_id": args.dataset,
-            "images": len(infos),
-            "_text": f"imported {len(infos)} images into dataset {args.dataset}",
+            "images": res.images,
+            "_text": f"imported {res.images} images into dataset {args.dataset}",
         }
 
     return _run(args, work)

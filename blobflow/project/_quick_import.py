@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ from blobflow.project._progress import bar, run_sync
 if TYPE_CHECKING:
     from blobflow.api import Api
 
-__all__ = ["Annotations", "quick_import", "quick_import_async"]
+__all__ = ["Annotations", "QuickImportResult", "quick_import", "quick_import_async"]
 
 #: Annotation JSON files (or a folder of them, named ``<image name>.json``), or name -> JSON.
 Annotations = (
@@ -32,40 +33,65 @@ Annotations = (
 )
 
 
-def _ann_paths(anns: Annotations) -> dict[str, Path]:
+def _ann_paths(files: Sequence[str | os.PathLike[str]]) -> dict[str, Path]:
     """name -> annotation file; the name is the file name minus ``.json`` (as the SDK)."""
-    if isinstance(anns, (str, os.PathLike)):
-        folder = Path(anns)
-        if not folder.is_dir():
-            raise ProjectError(f"annotation folder not found: {folder}")
-        files = [p for p in folder.iterdir() if p.is_file() and p.name.endswith(".json")]
-    else:
-        files = [Path(p) for p in anns]
-    return {p.name[: -len(".json")] if p.name.endswith(".json") else p.stem: p for p in files}
+    paths = [Path(p) for p in files]
+    return {p.name[: -len(".json")] if p.name.endswith(".json") else p.stem: p for p in paths}
+
+
+def _missing(names: list[str], paths: list[Path]) -> list[str]:
+    return [n for n, p in zip(names, paths, strict=True) if not p.is_file()]
+
+
+async def _read_anns(names: list[str], paths: list[Path]) -> list[dict[str, Any]]:
+    try:
+        raws = await read_files(paths)
+    except FileNotFoundError:
+        gone = await asyncio.to_thread(_missing, names, paths)
+        raise ProjectError(f"no annotation file for images {gone[:5]}") from None
+    out = []
+    for path, raw in zip(paths, raws, strict=True):
+        try:
+            out.append(json.loads(raw))
+        except ValueError as exc:
+            raise ProjectError(f"{path}: not valid JSON ({exc})") from exc
+    return out
 
 
 async def _loader(anns: Annotations | None) -> Any:
-    """The engine's annotation source: a mapping, or an async function of a batch's names."""
-    if anns is None:
-        return None
-    if isinstance(anns, Mapping):
-        return anns
-    paths = await asyncio.to_thread(_ann_paths, anns)
+    """The engine's annotation source: a mapping, or an async function of a batch's names.
 
-    async def load(names: list[str]) -> list[dict[str, Any]]:
+    A folder is never listed: ``<folder>/<name>.json`` is read for each registered batch, so a
+    million annotations cost no memory up front.
+    """
+    if anns is None or isinstance(anns, Mapping):
+        return anns
+    if isinstance(anns, (str, os.PathLike)):
+        folder = Path(anns)
+        if not await asyncio.to_thread(folder.is_dir):
+            raise ProjectError(f"annotation folder not found: {folder}")
+
+        async def from_folder(names: list[str]) -> list[dict[str, Any]]:
+            return await _read_anns(names, [folder / f"{n}.json" for n in names])
+
+        return from_folder
+    paths = _ann_paths(anns)
+
+    async def from_list(names: list[str]) -> list[dict[str, Any]]:
         missing = [n for n in names if n not in paths]
         if missing:
             raise ProjectError(f"no annotation file for images {missing[:5]}")
-        raws = await read_files([paths[n] for n in names])
-        out = []
-        for name, raw in zip(names, raws, strict=True):
-            try:
-                out.append(json.loads(raw))
-            except ValueError as exc:
-                raise ProjectError(f"{paths[name]}: not valid JSON ({exc})") from exc
-        return out
+        return await _read_anns(names, [paths[n] for n in names])
 
-    return load
+    return from_list
+
+
+@dataclass(frozen=True)
+class QuickImportResult:
+    """What a quick import did (the images themselves: ``on_batch``, or list the dataset)."""
+
+    dataset_id: int
+    images: int
 
 
 async def quick_import_async(
@@ -78,13 +104,16 @@ async def quick_import_async(
     *,
     conflict_resolution: Any = "skip",
     progress: bool = True,
-) -> list[ImageInfo]:
-    """Import a blob into ``dataset``; returns the registered images in offsets order.
+    on_batch: Callable[[list[ImageInfo]], Any] | None = None,
+) -> QuickImportResult:
+    """Import a blob into ``dataset``; returns how many images were registered.
 
     ``offsets_path`` defaults to ``<blob stem>_offsets.pkl`` beside the tar. ``anns`` is a
     folder, a list of ``<image name>.json`` files, or a mapping name -> annotation JSON.
     ``project_meta`` (a meta JSON dict) is set on the project first, as the SDK.
     ``conflict_resolution="skip"`` makes a re-run keep the images already registered.
+    ``on_batch`` receives each registered batch of ImageInfo (up to 10,000, offsets order);
+    nothing else keeps them, so memory does not grow with the number of images.
     """
     tar = Path(blob_path)
     pkl = Path(offsets_path) if offsets_path else tar.with_name(tar.stem + OFFSETS_PKL_SUFFIX)
@@ -92,23 +121,26 @@ async def quick_import_async(
         if not await asyncio.to_thread(path.is_file):
             raise ProjectError(f"file not found: {path}")
     ds = await api.dataset.resolve(dataset)
+    assert ds.id is not None
     if project_meta is not None and ds.project_id is not None:
         await api.project.update_meta(ds.project_id, dict(project_meta))
     source = await _loader(anns)
     size = (await asyncio.to_thread(os.stat, tar)).st_size
     bytes_bar = bar("Uploading blob", size, enabled=progress, unit="B")
     items_bar = bar("Registering images", None, enabled=progress)
-    out: list[ImageInfo] = []
+    count = 0
     try:
         async for batch in upload_blob(
             api, ds, tar, pkl, annotations=source, conflict_resolution=conflict_resolution,
             progress_cb=items_bar, bytes_progress_cb=bytes_bar,
         ):  # fmt: skip
-            out.extend(batch)
+            count += len(batch)
+            if on_batch is not None:
+                on_batch(batch)
     finally:
         bytes_bar.close()
         items_bar.close()
-    return out
+    return QuickImportResult(ds.id, count)
 
 
 def quick_import(
@@ -121,19 +153,21 @@ def quick_import(
     *,
     token: str | None = None,
     progress: bool = True,
-) -> list[ImageInfo]:
+    on_batch: Callable[[list[ImageInfo]], Any] | None = None,
+) -> QuickImportResult:
     """Synchronous :func:`quick_import_async` for scripts (an address creates its own Api)."""
     from blobflow.api import Api
 
-    async def go() -> list[ImageInfo]:
+    async def go() -> QuickImportResult:
         if not isinstance(api_or_address, str):
             return await quick_import_async(
                 api_or_address, dataset, blob_path, offsets_path, anns, project_meta,
-                progress=progress,
+                progress=progress, on_batch=on_batch,
             )  # fmt: skip
         async with Api(api_or_address, token) as api:
             return await quick_import_async(
-                api, dataset, blob_path, offsets_path, anns, project_meta, progress=progress
-            )
+                api, dataset, blob_path, offsets_path, anns, project_meta,
+                progress=progress, on_batch=on_batch,
+            )  # fmt: skip
 
     return run_sync(go)

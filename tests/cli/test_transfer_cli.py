@@ -333,10 +333,12 @@ def test_sync_wrappers_for_scripts(live: Any, tmp_path: Path, sdk_fixtures: Path
     ds_id = got.datasets["ds0"]
     images = make_image_folder(tmp_path / "more", 3, "m")
     archive_directory(tmp_path / "more", tmp_path / "more.tar", offsets_dir=tmp_path)
-    infos = quick_import(
-        live.address, ds_id, tmp_path / "more.tar", token=live.token, progress=False
-    )
-    assert sorted(i.name for i in infos) == sorted(images)
+    infos: list[Any] = []
+    res = quick_import(
+        live.address, ds_id, tmp_path / "more.tar", token=live.token, progress=False,
+        on_batch=infos.extend,
+    )  # fmt: skip
+    assert res.images == 3 and sorted(i.name for i in infos) == sorted(images)
     download_fast(live.address, pid, tmp_path / "d", token=live.token, progress=False)
     with Project(tmp_path / "d") as project:
         assert len(project.get_dataset("ds0")) == 15
