@@ -322,6 +322,7 @@ def run_sweep(opts: BenchOptions, sizes: Sequence[int]) -> dict[str, Any]:
                     "client": row["client"],
                     "seconds_median": median,
                     "seconds_per_image": None if median is None else median / size,
+                    "peak_rss_mb": row.get("peak_rss_mb"),
                 }
             )
     results["sweep"] = points
@@ -334,18 +335,20 @@ def format_sweep(points: list[dict[str, Any]]) -> str:
         {(p["direction"], p["strategy"], p["client"]) for p in points},
         key=lambda k: (k[2], ORDER.index((k[0], k[1]))),
     )
-    head = ["direction", "strategy", "client"] + [f"{n:,} img: us/img" for n in sizes]
+    head = ["direction", "strategy", "client"]
+    head += [f"{n:,} img: us/img" for n in sizes] + [f"{n:,} img: RSS MB" for n in sizes]
     table = [head]
     for key in keys:
+        at = {
+            p["images"]: p for p in points if (p["direction"], p["strategy"], p["client"]) == key
+        }
         row = list(key)
         for n in sizes:
-            match = [
-                p
-                for p in points
-                if (p["direction"], p["strategy"], p["client"]) == key and p["images"] == n
-            ]
-            spi = match[0]["seconds_per_image"] if match else None
+            spi = at.get(n, {}).get("seconds_per_image")
             row.append("-" if spi is None else f"{spi * 1e6:,.1f}")
+        for n in sizes:
+            rss = at.get(n, {}).get("peak_rss_mb")
+            row.append("-" if rss is None else f"{rss:,.0f}")
         table.append(row)
     widths = [max(len(r[i]) for r in table) for i in range(len(head))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in table)

@@ -161,3 +161,19 @@ def test_a_childs_peak_rss_is_its_own() -> None:
     code = "from blobflow.bench._rss import peak_rss_mb; print(peak_rss_mb())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
     assert float(out.stdout) < 200 < len(ballast) / 2**20
+
+
+def test_sweep_table_shows_time_and_memory_per_size() -> None:
+    from blobflow.bench import format_sweep
+
+    def point(images: int, seconds: float, rss: float | None) -> dict[str, object]:
+        return {
+            "images": images, "direction": "download", "strategy": "fast",
+            "client": "blobflow", "seconds_median": seconds,
+            "seconds_per_image": seconds / images, "peak_rss_mb": rss,
+        }  # fmt: skip
+
+    text = format_sweep([point(10_000, 2.0, 90.4), point(100_000, 25.0, None)])
+    head, row = text.splitlines()
+    assert "10,000 img: us/img" in head and "100,000 img: RSS MB" in head
+    assert row.split() == ["download", "fast", "blobflow", "200.0", "250.0", "90", "-"]
