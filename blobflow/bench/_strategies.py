@@ -61,10 +61,13 @@ def _ids(infos: Sequence[ImageInfo]) -> list[int]:
 
 async def _pack(job: Job) -> tuple[Path, Path]:
     """The blob and its ``<stem>_offsets.pkl`` from the loose images (one pass)."""
-    from blobflow.blob import archive_directory
+    from blobflow.blob import archive_directory_parts
 
     tar = Path(job.work_dir) / f"{job.name}.tar"
-    await asyncio.to_thread(archive_directory, job.img_dir, tar, offsets_dir=job.work_dir)
+    # one part, no limits; the offsets go into the .pkl while packing (bounded memory)
+    await asyncio.to_thread(
+        archive_directory_parts, job.img_dir, tar, offsets_dir=job.work_dir, keep_infos=False
+    )
     return tar, tar.with_name(f"{tar.stem}_offsets.pkl")
 
 

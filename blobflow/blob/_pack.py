@@ -12,12 +12,14 @@ import os
 import queue
 import re
 import stat
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 from blobflow._errors import BlobFormatError
+from blobflow.blob import _pickle
 from blobflow.blob._atomic import atomic_path
 from blobflow.blob._gc import gc_paused
 from blobflow.blob._offsets import offsets_pkl_path
@@ -43,15 +45,24 @@ _TAIL_SUM = _BASE_SUM + ord("0")  # constant header parts + typeflag '0'
 
 
 class BlobPart(NamedTuple):
-    """One tar written by :func:`archive_directory_parts`."""
+    """One tar written by :func:`archive_directory_parts`.
+
+    ``infos`` is empty when the offsets were streamed to ``offsets_path`` instead of kept
+    (``keep_infos=False``); ``member_count`` is the number of members either way.
+    """
 
     tar_path: str
     infos: list[BlobImageInfo]
     offsets_path: str | None
+    member_count: int
 
 
 # (path inside the archive as UTF-8 "/"-separated bytes, basename = image name, directory index)
 _File = tuple[bytes, str, int]
+# (final path, temporary path, temporary .pkl path when the offsets are streamed, else None)
+_Target = tuple[str, str, str | None]
+# (final path, temporary path, infos (empty when streamed), number of members)
+_Written = tuple[str, str, list[BlobImageInfo], int]
 
 
 def _own_output(tar_path: str) -> Callable[[str], bool]:
@@ -172,6 +183,8 @@ class _Writer:
         self.pending = 0
 
     def close(self) -> None:
+        if self.fd < 0:  # already closed
+            return
         try:
             if self.pieces:
                 self._queue.put(b"".join(self.pieces))
@@ -179,7 +192,8 @@ class _Writer:
             self._queue.put(None)
             self._thread.join()
         finally:
-            os.close(self.fd)
+            fd, self.fd = self.fd, -1
+            os.close(fd)
         if self._error is not None:
             raise self._error
 
@@ -189,33 +203,60 @@ def _part_name(tar_path: str, index: int) -> str:
     return str(p.with_name(f"{p.stem}_{index:03d}{p.suffix or '.tar'}"))
 
 
+@contextlib.contextmanager
+def _output_dir(path: str | None) -> Iterator[None]:
+    """Create ``path`` (if given); remove it again on failure if this call created it."""
+    if path is None or os.path.isdir(path):
+        yield
+        return
+    os.makedirs(path, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):  # not empty (someone else's files): keep it
+            os.rmdir(path)
+        raise
+
+
+def _open_pkl(path: str | None) -> BinaryIO | None:
+    return None if path is None else open(path, "wb")  # closed by _plan_and_write
+
+
 def _plan_and_write(
     files: list[_File],
     dirs: list[str],
-    targets: Iterator[tuple[str, str]],
+    targets: Iterator[_Target],
     *,
     max_bytes: int | None,
     max_members: int | None,
     allow_empty: bool,
     follow_symlinks: bool,
-) -> list[tuple[str, str, list[BlobImageInfo]]]:
+    batch_size: int | None,
+) -> list[_Written]:
     """Write the files into one tar, or several when a limit is reached.
 
-    ``targets`` yields (final path, temporary path) for each part on demand. Returns
-    (final, temporary, infos) per part; the caller renames them when all are complete.
+    ``targets`` yields (final path, temporary path, temporary .pkl path or None) for each part
+    on demand. With ``batch_size`` (and a .pkl path), a part's offsets are written to its .pkl
+    as one pickle stream per ``batch_size`` members while packing and not kept; without it they
+    are kept in memory. Returns (final, temporary, infos, member count) per part; the caller
+    renames them when all are complete.
     """
     flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
     if not follow_symlinks:
         flags |= getattr(os, "O_NOFOLLOW", 0)
-    parts: list[tuple[str, str, list[BlobImageInfo]]] = []
-    final, tmp = next(targets)
+    keep = batch_size is None
+    flush_at = sys.maxsize if batch_size is None else batch_size
+    parts: list[_Written] = []
+    final, tmp, pkl_tmp = next(targets)
     out = _Writer(tmp)
-    infos: list[BlobImageInfo] = []
-    parts.append((final, tmp, infos))
+    pkl: BinaryIO | None = None
     pieces = out.pieces
+    infos: list[BlobImageInfo] = []
+    flushed = 0  # members of this part already written to its .pkl
     pos = 0
     dir_fds: dict[int, int] = {}
     try:
+        pkl = _open_pkl(pkl_tmp)
         for name, title, index in files:
             dir_fd = dir_fds.get(index)
             if dir_fd is None:
@@ -249,8 +290,8 @@ def _plan_and_write(
             else:
                 header = build_header(name, size)
             pad = -size % BLOCK
-            if infos and (
-                (max_members is not None and len(infos) >= max_members)
+            if (infos or flushed) and (
+                (max_members is not None and flushed + len(infos) >= max_members)
                 or (
                     max_bytes is not None
                     and (end := pos + len(header) + size + pad) + len(end_of_archive(end))
@@ -259,14 +300,25 @@ def _plan_and_write(
             ):
                 pieces.append(end_of_archive(pos))
                 out.close()
-                final, tmp = next(targets)
+                if pkl is not None:
+                    if infos:
+                        write_streams((infos,), pkl)
+                    pkl.close()
+                parts.append((final, tmp, infos if keep else [], flushed + len(infos)))
+                final, tmp, pkl_tmp = next(targets)
                 out = _Writer(tmp)
                 pieces = out.pieces
+                pkl = _open_pkl(pkl_tmp)
                 infos = []
-                parts.append((final, tmp, infos))
+                flushed = 0
                 pos = 0
             start = pos + len(header)
             infos.append(BlobImageInfo(title, start, start + size))
+            if len(infos) >= flush_at:  # never when the infos are kept
+                assert pkl is not None  # batch_size comes with a .pkl per part
+                write_streams((infos,), pkl)
+                flushed += len(infos)
+                infos = []
             pieces.append(header)
             pieces.append(data)
             if pad:
@@ -276,10 +328,18 @@ def _plan_and_write(
             if out.pending >= _FLUSH_AT:
                 out.flush()
         pieces.append(end_of_archive(pos))
+        out.close()
+        if pkl is not None:
+            if infos:
+                write_streams((infos,), pkl)
+            pkl.close()
+        parts.append((final, tmp, infos if keep else [], flushed + len(infos)))
     finally:
         for fd in dir_fds.values():
             os.close(fd)
-        out.close()
+        out.close()  # no-op when closed above
+        if pkl is not None:
+            pkl.close()
     return parts
 
 
@@ -293,6 +353,7 @@ def archive_directory_parts(
     max_members: int | None = None,
     follow_symlinks: bool = False,
     allow_empty: bool = False,
+    keep_infos: bool = True,
 ) -> list[BlobPart]:
     """Pack ``src_dir`` into one or more blob tars; see :func:`archive_directory`.
 
@@ -303,6 +364,11 @@ def archive_directory_parts(
     ``<stem>_001_offsets.pkl``, ... in ``offsets_dir`` when given. A single file bigger than
     ``max_bytes`` gets a part of its own. All parts are renamed into place only once every part
     is complete. Returns one :class:`BlobPart` per tar, in order.
+
+    ``keep_infos=False`` (requires ``offsets_dir``) bounds memory for very many files: each
+    part's offsets go into its ``.pkl`` while packing, one pickle stream per
+    ``OFFSETS_PKL_BATCH_SIZE`` members (the same bytes as with ``keep_infos=True``), and the
+    returned parts have empty ``infos``; ``BlobPart.member_count`` still counts the members.
     """
     src = os.fspath(src_dir)
     final_tar = os.fspath(tar_path)
@@ -310,8 +376,17 @@ def archive_directory_parts(
         raise ValueError("max_bytes must allow at least one header, data block and trailer")
     if max_members is not None and max_members < 1:
         raise ValueError("max_members must be >= 1")
+    if not keep_infos and offsets_dir is None:
+        raise ValueError(
+            "keep_infos=False needs offsets_dir: the offsets are written to its .pkl files "
+            "instead of being returned"
+        )
     if not os.path.isdir(src):
         raise BlobFormatError(f"{src}: not a directory")
+    # read at call time (not bound at import), so both modes cut the same streams
+    batch_size = None if keep_infos else _pickle.OFFSETS_PKL_BATCH_SIZE
+    # where the .pkl files are created while packing (None: written after packing, if at all)
+    stream_dir = None if keep_infos or offsets_dir is None else os.fspath(offsets_dir)
     with gc_paused():
         outputs = {os.path.abspath(os.path.dirname(final_tar)): _own_output(final_tar)}
         if offsets_dir is not None:
@@ -321,13 +396,24 @@ def archive_directory_parts(
             what = "no file passes filter_func" if filter_func is not None else "no files"
             raise BlobFormatError(f"{src}: nothing to pack ({what})")
         split = max_bytes is not None or max_members is not None
-        with contextlib.ExitStack() as stack:
+        # The inner stack holds the .pkl files: leaving it renames them before the tars, as
+        # when they were written after packing.
+        with (
+            _output_dir(stream_dir),
+            contextlib.ExitStack() as stack,
+            contextlib.ExitStack() as pkl_stack,
+        ):
 
-            def targets() -> Iterator[tuple[str, str]]:
+            def targets() -> Iterator[_Target]:
                 index = 1
                 while True:
                     final = _part_name(final_tar, index) if split else final_tar
-                    yield final, stack.enter_context(atomic_path(final))
+                    tmp = stack.enter_context(atomic_path(final))
+                    pkl_tmp = None
+                    if stream_dir is not None:
+                        pkl = offsets_pkl_path(final, stream_dir)
+                        pkl_tmp = pkl_stack.enter_context(atomic_path(pkl))
+                    yield final, tmp, pkl_tmp
                     index += 1
 
             written = _plan_and_write(
@@ -338,19 +424,21 @@ def archive_directory_parts(
                 max_members=max_members,
                 allow_empty=allow_empty,
                 follow_symlinks=follow_symlinks,
+                batch_size=batch_size,
             )
             result: list[BlobPart] = []
-            for final, _tmp, infos in written:
+            for final, _tmp, infos, count in written:
                 pkl = None
                 if offsets_dir is not None:
-                    os.makedirs(os.fspath(offsets_dir), exist_ok=True)
                     pkl = offsets_pkl_path(final, offsets_dir)
-                    # written before the tars are renamed; a failure leaves neither behind
-                    pkl_tmp = stack.enter_context(atomic_path(pkl))
-                    with open(pkl_tmp, "wb") as fh:
-                        write_streams(_batches(infos), fh)
-                result.append(BlobPart(final, infos, pkl))
-            # leaving the stack renames every temporary file into place (or removes them all)
+                    if batch_size is None:
+                        os.makedirs(os.fspath(offsets_dir), exist_ok=True)
+                        # written before the tars are renamed; a failure leaves neither behind
+                        pkl_tmp = pkl_stack.enter_context(atomic_path(pkl))
+                        with open(pkl_tmp, "wb") as fh:
+                            write_streams(_batches(infos), fh)
+                result.append(BlobPart(final, infos, pkl, count))
+            # leaving the stacks renames every temporary file into place (or removes them all)
     return result
 
 

@@ -7,11 +7,20 @@ import socket
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from blobflow import BlobFormatError, BlobImageInfo, archive_directory, archive_directory_parts
-from blobflow.blob import get_file_offsets_batch_generator
+import blobflow.blob._pickle
+from blobflow import (
+    BlobFormatError,
+    BlobImageInfo,
+    BlobPart,
+    archive_directory,
+    archive_directory_parts,
+)
+from blobflow.blob import OFFSETS_PKL_BATCH_SIZE, get_file_offsets_batch_generator
+from blobflow.blob._pickle import iter_streams
 
 from ._helpers import tarfile_offsets
 
@@ -244,3 +253,118 @@ def test_backslash_in_a_file_name_is_an_error(make_tree: Tree, tmp_path: Path) -
     src = make_tree({"a\\b.png": b"x"})
     with pytest.raises(BlobFormatError, match="contains a backslash"):
         archive_directory(src, tmp_path / "b.tar")
+
+
+# --------------------------------------------------------------------------- keep_infos=False
+
+
+def _pack_both(
+    src: Path, out: Path, **kwargs: Any
+) -> tuple[list[BlobPart], list[BlobPart], list[bytes], list[bytes]]:
+    """Pack src with keep_infos True and False into out/keep and out/stream; the parts and the
+    bytes of each part's .pkl."""
+    (out / "keep").mkdir()
+    (out / "stream").mkdir()
+    keep = archive_directory_parts(src, out / "keep" / "b.tar", offsets_dir=out / "keep", **kwargs)
+    stream = archive_directory_parts(
+        src, out / "stream" / "b.tar", offsets_dir=out / "stream", keep_infos=False, **kwargs
+    )
+    assert [Path(p.tar_path).name for p in keep] == [Path(p.tar_path).name for p in stream]
+    for k, s in zip(keep, stream, strict=True):
+        assert Path(k.tar_path).read_bytes() == Path(s.tar_path).read_bytes()
+    pkls = [[Path(str(p.offsets_path)).read_bytes() for p in ps] for ps in (keep, stream)]
+    return keep, stream, pkls[0], pkls[1]
+
+
+@pytest.fixture(scope="module")
+def batch_plus_two_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """OFFSETS_PKL_BATCH_SIZE + 2 tiny files (the fewest that give every boundary below)."""
+    root = tmp_path_factory.mktemp("src")
+    for i in range(OFFSETS_PKL_BATCH_SIZE + 2):
+        fd = os.open(root / f"{i:05d}.png", os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, b"%d" % i)
+        finally:
+            os.close(fd)
+    return root
+
+
+@pytest.mark.parametrize("max_members", [None, 10_000, 10_001])
+def test_keep_infos_false_writes_the_same_pkl(
+    batch_plus_two_files: Path, tmp_path: Path, max_members: int | None
+) -> None:
+    # the real batch size (10,000): parts of 10,002 (streams of 10,000 + 2), of exactly
+    # 10,000 + 2, and of 10,001 (streams of 10,000 + 1) + 1 members
+    assert OFFSETS_PKL_BATCH_SIZE == 10_000
+    src = batch_plus_two_files
+    keep, stream, keep_pkls, stream_pkls = _pack_both(src, tmp_path, max_members=max_members)
+    assert keep_pkls == stream_pkls
+    expected = {None: [10_002], 10_000: [10_000, 2], 10_001: [10_001, 1]}[max_members]
+    assert [p.member_count for p in keep] == [len(p.infos) for p in keep] == expected
+    assert [p.member_count for p in stream] == expected
+    assert all(p.infos == [] for p in stream)
+    for p, count in zip(stream, expected, strict=True):
+        sizes = [len(s) for s in iter_streams(str(p.offsets_path))]
+        assert sizes == [OFFSETS_PKL_BATCH_SIZE] * (count // 10_000) + [count % 10_000] * (
+            count % 10_000 > 0
+        )
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [{}, {"max_members": 4}, {"max_members": 5}, {"max_members": 8}, {"max_bytes": 7 * 1024}],
+)
+def test_keep_infos_false_small_batches(
+    make_tree: Tree, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limits: dict[str, int]
+) -> None:
+    # the batch size is read at call time: 4 gives many stream and part boundaries cheaply
+    monkeypatch.setattr(blobflow.blob._pickle, "OFFSETS_PKL_BATCH_SIZE", 4)
+    src = make_tree({f"{i:02d}.png": _data(600, i) for i in range(19)})
+    keep, stream, keep_pkls, stream_pkls = _pack_both(src, tmp_path, **limits)
+    assert keep_pkls == stream_pkls
+    assert [p.member_count for p in stream] == [len(p.infos) for p in keep]
+    assert sum(p.member_count for p in stream) == 19
+    for p in stream:
+        assert p.infos == []
+        sizes = [len(s) for s in iter_streams(str(p.offsets_path))]
+        assert all(n == 4 for n in sizes[:-1]) and 0 < sizes[-1] <= 4
+        assert sum(sizes) == p.member_count
+        loaded = [i for s in iter_streams(str(p.offsets_path)) for i in s]
+        assert [(i.name, i.offset_start, i.offset_end) for i in loaded] == tarfile_offsets(
+            p.tar_path
+        )
+
+
+def test_keep_infos_false_needs_offsets_dir(make_tree: Tree, tmp_path: Path) -> None:
+    src = make_tree({"a.png": b"a"})
+    with pytest.raises(ValueError, match="offsets_dir"):
+        archive_directory_parts(src, tmp_path / "x.tar", keep_infos=False)
+    assert not (tmp_path / "x.tar").exists()
+
+
+@pytest.mark.parametrize("keep_infos", [True, False])
+def test_failure_mid_pack_leaves_nothing_behind(
+    make_tree: Tree, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keep_infos: bool
+) -> None:
+    # batches of 2 and parts of 3: two complete parts and streams already written when the
+    # empty file (last in order) fails the call
+    monkeypatch.setattr(blobflow.blob._pickle, "OFFSETS_PKL_BATCH_SIZE", 2)
+    src = make_tree({f"{i}.png": b"x" for i in range(7)} | {"9.png": b""})
+    out = tmp_path / "out"
+    out.mkdir()
+    offsets = tmp_path / "offsets"  # created by the call: removed again on failure
+    with pytest.raises(BlobFormatError, match="empty file"):
+        archive_directory_parts(
+            src, out / "b.tar", offsets_dir=offsets, max_members=3, keep_infos=keep_infos
+        )
+    assert list(out.iterdir()) == []
+    assert not offsets.exists()
+    # an existing offsets folder is kept, and left as it was
+    offsets.mkdir()
+    (offsets / "other.txt").write_bytes(b"o")
+    with pytest.raises(BlobFormatError, match="empty file"):
+        archive_directory_parts(
+            src, out / "b.tar", offsets_dir=offsets, max_members=3, keep_infos=keep_infos
+        )
+    assert list(out.iterdir()) == []
+    assert [p.name for p in offsets.iterdir()] == ["other.txt"]
