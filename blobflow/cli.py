@@ -240,6 +240,9 @@ def _bench_command(args: argparse.Namespace) -> str:
         parts.append("--strategies " + ",".join(f"{d}:{s}" for d, s in args.strategies))
     if args.server:
         parts.append(f"--server {args.server}")
+    if args.work_dir:
+        parts.append(f"--work-dir {args.work_dir}")
+    parts.append(f"--out {args.out}")
     return " ".join(parts)
 
 

@@ -177,3 +177,18 @@ def test_sweep_table_shows_time_and_memory_per_size() -> None:
     head, row = text.splitlines()
     assert "10,000 img: us/img" in head and "100,000 img: RSS MB" in head
     assert row.split() == ["download", "fast", "blobflow", "200.0", "250.0", "90", "-"]
+
+
+def test_recorded_bench_command_names_work_dir_and_out() -> None:
+    from blobflow.cli import _bench_command, build_parser
+
+    args = build_parser().parse_args(
+        ["bench", "--images", "500", "--runs", "1", "--work-dir", "/dev/shm/w", "--out", "r1",
+         "--strategies", "upload:quick", "--token", "secret"]
+    )  # fmt: skip
+    command = _bench_command(args)
+    assert command == (
+        "blobflow bench --images 500 --image-kb 4 --runs 1 --profile loopback "
+        "--strategies upload:quick --work-dir /dev/shm/w --out r1"
+    )
+    assert "secret" not in command
