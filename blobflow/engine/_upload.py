@@ -51,6 +51,7 @@ AnnotationSource = (
 )
 
 _END = object()
+ANN_CHUNK = 1000  # annotations loaded and sent per step of a registered batch
 
 
 def _pickle_batches(path: str, batch_size: int) -> Iterator[list[BlobImageInfo]]:
@@ -181,17 +182,23 @@ async def _upload_annotations(
     infos: list[ImageInfo],
     source: AnnotationSource,
 ) -> None:
+    """A registered batch's annotations, loaded and sent ANN_CHUNK at a time: a parsed
+    annotation costs ~5 KiB, and a whole 10,000-image batch of them per worker added up."""
+    ids = [i.id for i in infos]
+    if any(i is None for i in ids):
+        raise BlobflowError("the server returned images without ids")
     if isinstance(source, Mapping):
         missing = [n for n in names if n not in source]
         if missing:
             raise BlobflowError(f"no annotation for images {missing[:5]}")
-        anns = [source[n] for n in names]
-    else:
-        anns = await source(names)
-    ids = [i.id for i in infos]
-    if any(i is None for i in ids):
-        raise BlobflowError("the server returned images without ids")
-    await api.annotation.upload_jsons(ids, anns, dataset_id=dataset_id)  # type: ignore[arg-type]
+    for start in range(0, len(names), ANN_CHUNK):
+        chunk = names[start : start + ANN_CHUNK]
+        anns = [source[n] for n in chunk] if isinstance(source, Mapping) else await source(chunk)
+        await api.annotation.upload_jsons(
+            ids[start : start + ANN_CHUNK],  # type: ignore[arg-type]
+            anns,
+            dataset_id=dataset_id,
+        )
 
 
 @dataclass(frozen=True)

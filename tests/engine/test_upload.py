@@ -180,3 +180,30 @@ async def test_upload_paths_standard_protocol(
     await api.annotation.upload_jsons([i.id for i in infos if i.id is not None], anns)
     got = await api.annotation.download_batch(ds.id, [i.id for i in infos if i.id is not None])
     assert [a.annotation for a in got] == anns
+
+
+async def test_annotations_are_loaded_a_chunk_at_a_time(
+    api: Api,
+    dataset: tuple[ProjectInfo, DatasetInfo],
+    blob_factory: Callable[..., Blob],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A registered batch's annotations are read ANN_CHUNK at a time (bounded memory), and every
+    image still gets its own."""
+    import blobflow.engine._upload as upload_module
+
+    monkeypatch.setattr(upload_module, "ANN_CHUNK", 7)
+    _, ds = dataset
+    blob = blob_factory("c", 30)
+    await make_pkl(blob)
+    asked: list[int] = []
+
+    async def load(names: list[str]) -> list[dict[str, Any]]:
+        asked.append(len(names))
+        return [ann(n) for n in names]
+
+    infos = [i for b in await _all(upload_blob(api, ds, blob.tar, annotations=load)) for i in b]
+    assert asked == [7, 7, 7, 7, 2]
+    assert ds.id is not None
+    got = await api.annotation.download_batch(ds.id, [i.id for i in infos if i.id is not None])
+    assert [a.annotation["description"] for a in got if a.annotation] == blob.names
