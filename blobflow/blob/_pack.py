@@ -255,6 +255,17 @@ def _plan_and_write(
     flushed = 0  # members of this part already written to its .pkl
     pos = 0
     dir_fds: dict[int, int] = {}
+
+    def close_part() -> None:
+        """End the current tar and its .pkl; record the part (reads the loop's state)."""
+        pieces.append(end_of_archive(pos))
+        out.close()
+        if pkl is not None:
+            if infos:
+                write_streams((infos,), pkl)
+            pkl.close()
+        parts.append((final, tmp, infos if keep else [], flushed + len(infos)))
+
     try:
         pkl = _open_pkl(pkl_tmp)
         for name, title, index in files:
@@ -298,13 +309,7 @@ def _plan_and_write(
                     > max_bytes
                 )
             ):
-                pieces.append(end_of_archive(pos))
-                out.close()
-                if pkl is not None:
-                    if infos:
-                        write_streams((infos,), pkl)
-                    pkl.close()
-                parts.append((final, tmp, infos if keep else [], flushed + len(infos)))
+                close_part()
                 final, tmp, pkl_tmp = next(targets)
                 out = _Writer(tmp)
                 pieces = out.pieces
@@ -327,13 +332,7 @@ def _plan_and_write(
             out.pending += size + 1024
             if out.pending >= _FLUSH_AT:
                 out.flush()
-        pieces.append(end_of_archive(pos))
-        out.close()
-        if pkl is not None:
-            if infos:
-                write_streams((infos,), pkl)
-            pkl.close()
-        parts.append((final, tmp, infos if keep else [], flushed + len(infos)))
+        close_part()
     finally:
         for fd in dir_fds.values():
             os.close(fd)
