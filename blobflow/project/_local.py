@@ -84,12 +84,17 @@ def _json_bytes(obj: Any, *, indent: int | None = None) -> bytes:
     return json.dumps(obj, indent=indent, ensure_ascii=False).encode("utf-8")
 
 
-def _read_json(path: Path) -> Any:
+def parse_json(raw: bytes, path: Path) -> Any:
+    """``raw`` (the bytes of ``path``) as JSON; a ProjectError naming the file if it is not."""
     try:
-        with open(path, "rb") as fh:
-            return json.load(fh)
-    except json.JSONDecodeError as exc:
+        return json.loads(raw)
+    except ValueError as exc:
         raise ProjectError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def _read_json(path: Path) -> Any:
+    with open(path, "rb") as fh:
+        return parse_json(fh.read(), path)
 
 
 def empty_annotation(image: bytes | None = None) -> dict[str, Any]:

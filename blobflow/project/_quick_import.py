@@ -8,7 +8,6 @@ while the next batch registers (the engine's ``upload_blob`` pipeline).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from blobflow.blob import OFFSETS_PKL_SUFFIX
 from blobflow.engine._files import read_files
 from blobflow.engine._upload import upload_blob
 from blobflow.project._errors import ProjectError
+from blobflow.project._local import parse_json
 from blobflow.project._progress import bar, run_sync
 
 if TYPE_CHECKING:
@@ -49,13 +49,7 @@ async def _read_anns(names: list[str], paths: list[Path]) -> list[dict[str, Any]
     except FileNotFoundError:
         gone = await asyncio.to_thread(_missing, names, paths)
         raise ProjectError(f"no annotation file for images {gone[:5]}") from None
-    out = []
-    for path, raw in zip(paths, raws, strict=True):
-        try:
-            out.append(json.loads(raw))
-        except ValueError as exc:
-            raise ProjectError(f"{path}: not valid JSON ({exc})") from exc
-    return out
+    return [parse_json(raw, path) for path, raw in zip(paths, raws, strict=True)]
 
 
 async def _loader(anns: Annotations | None) -> Any:
