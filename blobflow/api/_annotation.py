@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from blobflow import _json
 from blobflow.api._errors import ApiError, NotFoundError
 from blobflow.api._models import AnnotationInfo, annotation_info
 from blobflow.api._progress import Progress, ProgressCallback
@@ -73,7 +73,7 @@ class AnnotationApi:
         anns: list[dict[str, Any]] = []
         for path, raw in zip(ann_paths, await read_files(ann_paths), strict=False):
             try:
-                anns.append(json.loads(raw))
+                anns.append(_json.loads(raw))
             except ValueError as exc:
                 raise ApiError(None, f"{path}: not valid annotation JSON: {exc}") from exc
         await self.upload_jsons(img_ids, anns, progress_cb, dataset_id=dataset_id)

@@ -10,7 +10,6 @@ import asyncio
 import base64
 import email.utils
 import hashlib
-import json
 import os
 import random
 import time
@@ -22,6 +21,7 @@ from typing import Any, BinaryIO, Protocol, TypeVar
 import aiofiles
 import aiohttp
 
+from blobflow import _json
 from blobflow._config import TransferConfig
 from blobflow._errors import BlobflowError, IntegrityError
 from blobflow.api._errors import ApiError, RetryBudgetExceeded, error_from_response
@@ -235,7 +235,7 @@ class HttpTransport:
         self, method: str, body: Any, *, params: Mapping[str, Any] | None = None
     ) -> Any:
         url = self.url(method)
-        payload = json.dumps(body, separators=(",", ":")).encode()
+        payload = _json.dumps(body)
         headers = {"Content-Type": "application/json"}
 
         async def attempt(n: int) -> Any:
@@ -255,7 +255,7 @@ class HttpTransport:
         self, method: str, body: Any
     ) -> list[tuple[Mapping[str, str], bytes]]:
         url = self.url(method)
-        payload = json.dumps(body, separators=(",", ":")).encode()
+        payload = _json.dumps(body)
 
         async def attempt(n: int) -> list[tuple[Mapping[str, str], bytes]]:
             async def go() -> list[tuple[Mapping[str, str], bytes]]:
@@ -348,7 +348,7 @@ class HttpTransport:
         dest = Path(dest)
         part = dest.with_name(dest.name + ".part")
         url = self.url(method)
-        payload = json.dumps(body, separators=(",", ":")).encode()
+        payload = _json.dumps(body)
         state = _Stream(progress or Progress(), expected_size, expected_sha256)
         await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
         f = await asyncio.to_thread(open, part, "wb")
@@ -509,7 +509,7 @@ def _decode_json(raw: bytes, url: str) -> Any:
     if not raw:
         return None
     try:
-        return json.loads(raw)
+        return _json.loads(raw)
     except ValueError:
         raise ApiError(200, f"response is not JSON: {raw[:200]!r}", url) from None
 

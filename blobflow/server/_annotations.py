@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from json.encoder import encode_basestring
 from typing import Any
 
+from blobflow import _json
 from blobflow.server._context import Ctx, json_method
 from blobflow.server._db import now_iso
 from blobflow.server._errors import BadRequest, NotFound
@@ -76,15 +78,15 @@ def _compose(conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[str]:
             metas[row["project_id"]] = meta_names(json.loads(meta))
         class_titles, tag_names = metas[row["project_id"]]
         text, created, updated = anns.get(row["id"], (None, row["created_at"], row["updated_at"]))
-        head = json.dumps({"imageId": row["id"], "imageName": row["name"]})[:-1]
-        tail = json.dumps({"createdAt": created, "updatedAt": updated,
-                           "datasetId": row["dataset_id"]})[1:]
+        head = f'{{"imageId":{row["id"]:d},"imageName":{encode_basestring(row["name"])}'
+        tail = (f'"createdAt":{encode_basestring(created)},'
+                f'"updatedAt":{encode_basestring(updated)},"datasetId":{row["dataset_id"]:d}}}')
         if text is not None and row["id"] not in figures and row["id"] not in image_tags:
             out.append(f'{head},"annotation":{text},{tail}')
             continue
-        ann = json.loads(text) if text is not None else _empty_annotation()
+        ann = _json.loads(text) if text is not None else _empty_annotation()
         for f in figures.get(row["id"], []):
-            geometry = json.loads(f["geometry"])
+            geometry = _json.loads(f["geometry"])
             obj = {
                 **(geometry if isinstance(geometry, dict) else {}),
                 "id": f["id"],
@@ -103,7 +105,7 @@ def _compose(conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[str]:
             ann.setdefault("objects", []).append(obj)
         for t in image_tags.get(row["id"], []):
             ann.setdefault("tags", []).append(_tag_json(t, tag_names))
-        out.append(f'{head},"annotation":{json.dumps(ann)},{tail}')
+        out.append(f'{head},"annotation":{_json.dumps(ann).decode()},{tail}')
     return out
 
 
@@ -122,7 +124,11 @@ async def bulk_add(ctx: Ctx, data: Any) -> Any:
         image_id = as_int(item.get("imageId"), f"annotations[{n}].imageId")
         ann = as_dict(item.get("annotation"), f"annotations[{n}].annotation")
         objects = ann.get("objects")
-        items.append((image_id, json.dumps(ann), len(objects) if isinstance(objects, list) else 0))
+        try:
+            text = _json.dumps(ann).decode()
+        except TypeError as exc:  # nested deeper than the encoder goes
+            raise BadRequest(f"annotations[{n}].annotation: {exc}") from None
+        items.append((image_id, text, len(objects) if isinstance(objects, list) else 0))
     ids = [i for i, _, _ in items]
 
     def add(conn: sqlite3.Connection) -> None:

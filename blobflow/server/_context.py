@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -12,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from blobflow import _json
 from blobflow.server._db import Database, Tenant
 from blobflow.server._errors import BadRequest, Forbidden, NotFound
 from blobflow.server._http import RateShaper
@@ -99,24 +98,13 @@ class Ctx:
         return row
 
 
-def _finite(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):
-        raise ValueError(f"number out of range: {text[:40]}")
-    return value
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def parse_json(raw: bytes) -> Any:
     """Strict JSON (no NaN/Infinity, finite numbers); anything else is a 400."""
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
-    except (ValueError, RecursionError) as exc:
+        return _json.loads(raw)
+    except ValueError as exc:
         raise BadRequest(f"malformed JSON body: {exc}") from None
 
 

@@ -6,7 +6,6 @@ Binary bodies are never compressed (the SDK writes what it reads, undecoded).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from blobflow import _json
 from blobflow.server._errors import RangeNotSatisfiable
 
 __all__ = ["Encoded", "json_response", "parse_range", "send_bytes", "send_file", "RateShaper"]
@@ -29,7 +29,7 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     if isinstance(data, Encoded):
         body = bytes(data)
     else:
-        body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+        body = _json.dumps(data)
     return web.Response(body=body, status=status, content_type="application/json")
 
 

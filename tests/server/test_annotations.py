@@ -86,3 +86,34 @@ async def test_unknown_class_or_foreign_image_is_refused(
     status, _ = await client.call("annotations.bulk.info", {"datasetId": dataset["id"],
                                                             "imageIds": [ids[0], 77777]})
     assert status == 404
+
+
+async def test_too_deep_annotation_is_400_and_the_batch_is_not_stored(
+    client: Client, server: Any, project: dict[str, Any], dataset: dict[str, Any]
+) -> None:
+    _, ids = await _setup(client, server, project, dataset)
+    deep: Any = []
+    for _ in range(300):  # parses (limit 1,024), but deeper than the encoder stores (254)
+        deep = [deep]
+    status, answer = await client.call("annotations.bulk.add", {
+        "datasetId": dataset["id"], "annotations": [
+            {"imageId": ids[0], "annotation": ANN},
+            {"imageId": ids[1], "annotation": {**ANN, "customBigData": {"x": deep}}}]})
+    assert status == 400 and "annotations[1].annotation" in answer["details"]["message"]
+    infos = await client.ok("annotations.bulk.info", {"datasetId": dataset["id"], "imageIds": ids})
+    assert [i["annotation"]["objects"] for i in infos] == [[], [], []]
+
+
+async def test_image_names_are_escaped_in_annotation_infos(
+    client: Client, server: Any, project: dict[str, Any], dataset: dict[str, Any]
+) -> None:
+    f = await client.upload(server.team_id, "/blob-files/n.tar", b"z" * 100)
+    name = 'ünï "quoted" {tab:\t}.png'
+    images = await client.ok("images.bulk.add", {
+        "datasetId": dataset["id"], "images": blob_items(f["id"], [name])})
+    await client.ok("annotations.bulk.add", {"datasetId": dataset["id"], "annotations": [
+        {"imageId": images[0]["id"], "annotation": ANN}]})
+    infos = await client.ok("annotations.bulk.info", {
+        "datasetId": dataset["id"], "imageIds": [images[0]["id"]]})
+    assert infos[0]["imageName"] == name and infos[0]["annotation"] == ANN
+    assert infos[0]["datasetId"] == dataset["id"] and infos[0]["createdAt"]
