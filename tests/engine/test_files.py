@@ -12,6 +12,7 @@ import pytest
 from blobflow import BlobflowError
 from blobflow.api import ImageInfo, Progress
 from blobflow.engine import extract_ranges, install_uvloop, read_files, run, write_files
+from blobflow.engine._files import _READ_CHUNK, write_file_atomic
 from blobflow.engine._upload import _ordered
 
 
@@ -34,6 +35,24 @@ async def test_write_and_read_files_batched(
     datas = await read_files([p for p, _ in items], batch_size=1000, threads=1)
     assert datas == [d for _, d in items] and calls == 3  # at most 1,000 files per call
     assert not list((tmp_path / "d").glob("*.tmp"))
+
+
+async def test_read_and_write_any_size_and_clean_up_on_failure(tmp_path: Path) -> None:
+    # empty, one byte, exactly one read chunk, and several chunks (os-level reads and writes)
+    sizes = [0, 1, _READ_CHUNK, 3 * _READ_CHUNK + 7]
+    items = [(tmp_path / f"{n}.bin", bytes(range(256)) * (n // 256) + b"x" * (n % 256))
+             for n in sizes]
+    await write_files(items)
+    assert await read_files([p for p, _ in items]) == [d for _, d in items]
+    with pytest.raises(FileNotFoundError):
+        await read_files([tmp_path / "missing"])
+    with pytest.raises(IsADirectoryError):
+        await read_files([tmp_path])
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(IsADirectoryError):  # the rename fails: the temp file is removed
+        await asyncio.to_thread(write_file_atomic, tmp_path / "sub", b"data")
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted([p.name for p, _ in items] + ["sub"])
 
 
 async def test_extract_ranges(tmp_path: Path) -> None:
