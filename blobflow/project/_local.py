@@ -75,8 +75,9 @@ def write_files(directory: Path, files: Mapping[str, bytes]) -> None:
     Async callers run a whole batch in one executor call instead of one open per image.
     """
     directory.mkdir(parents=True, exist_ok=True)
+    folder = os.fspath(directory)  # plain strings: a Path per file costs as much as its write
     for name, data in files.items():
-        write_file_atomic(directory / safe_member_name(name), data)
+        write_file_atomic(os.path.join(folder, safe_member_name(name)), data)
 
 
 def _json_bytes(obj: Any, *, indent: int | None = None) -> bytes:
@@ -87,7 +88,7 @@ def _json_bytes(obj: Any, *, indent: int | None = None) -> bytes:
     return json.dumps(obj, indent=indent, ensure_ascii=False).encode("utf-8")
 
 
-def parse_json(raw: bytes, path: Path) -> Any:
+def parse_json(raw: bytes, path: str | os.PathLike[str]) -> Any:
     """``raw`` (the bytes of ``path``) as JSON; a ProjectError naming the file if it is not."""
     try:
         return _json.loads(raw)
