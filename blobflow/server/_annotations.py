@@ -133,7 +133,7 @@ async def bulk_add(ctx: Ctx, data: Any) -> Any:
 
     def add(conn: sqlite3.Connection) -> None:
         checked_dataset(ctx, conn, dataset_id, counts=False)
-        rows = checked_images(ctx, conn, ids)
+        rows = checked_images(ctx, conn, ids, keys_only=True)
         if any(r["dataset_id"] != dataset_id for r in rows):
             raise BadRequest(f"some images are not in dataset {dataset_id}")
         id_list = json.dumps(ids)
@@ -162,7 +162,7 @@ async def bulk_info(ctx: Ctx, data: Any) -> Any:
 
     def run(conn: sqlite3.Connection) -> list[str]:
         checked_dataset(ctx, conn, dataset_id, counts=False)
-        rows = checked_images(ctx, conn, ids)
+        rows = checked_images(ctx, conn, ids, keys_only=True)
         if any(r["dataset_id"] != dataset_id for r in rows):
             raise BadRequest(f"some images are not in dataset {dataset_id}")
         return _compose(conn, rows)
@@ -173,7 +173,9 @@ async def bulk_info(ctx: Ctx, data: Any) -> Any:
 @json_method("annotations.info")
 async def info(ctx: Ctx, data: Any) -> Any:
     image_id = Body(data).int("imageId")
-    texts = await ctx.db.read(lambda c: _compose(c, checked_images(ctx, c, [image_id])))
+    texts = await ctx.db.read(
+        lambda c: _compose(c, checked_images(ctx, c, [image_id], keys_only=True))
+    )
     return Encoded(texts[0].encode())
 
 
@@ -193,7 +195,7 @@ async def figures_bulk_add(ctx: Ctx, data: Any) -> Any:
 
     def add(conn: sqlite3.Connection) -> list[dict[str, int]]:
         dataset = checked_dataset(ctx, conn, dataset_id, counts=False)
-        rows = checked_images(ctx, conn, sorted({f[0] for f in figures}))
+        rows = checked_images(ctx, conn, sorted({f[0] for f in figures}), keys_only=True)
         if any(r["dataset_id"] != dataset_id for r in rows):
             raise BadRequest(f"some images are not in dataset {dataset_id}")
         project = checked_project(ctx, conn, dataset["project_id"], counts=False)
@@ -262,7 +264,7 @@ async def image_tags_add(ctx: Ctx, data: Any) -> Any:
     value = json.dumps(body.data.get("value"))
 
     def add(conn: sqlite3.Connection) -> None:
-        rows = checked_images(ctx, conn, ids)
+        rows = checked_images(ctx, conn, ids, keys_only=True)
         for project_id in {r["project_id"] for r in rows}:
             if tag_id not in _tag_ids(conn, project_id):
                 raise BadRequest(f"tag {tag_id} is not in the meta of project {project_id}")

@@ -40,6 +40,12 @@ SELECT i.*, d.project_id, p.team_id, o.relpath AS object_relpath, h.relpath AS h
 FROM images i JOIN datasets d ON d.id = i.dataset_id JOIN projects p ON p.id = d.project_id
 LEFT JOIN objects o ON o.id = i.object_id LEFT JOIN hash_blobs h ON h.hash = i.hash"""
 
+# What validating ids needs (annotations, tags, figures): no storage paths, no label counts,
+# half the cost of _IMAGE_SELECT per row.
+_IMAGE_KEYS_SELECT = """
+SELECT i.id, i.name, i.dataset_id, i.created_at, i.updated_at, d.project_id, p.team_id
+FROM images i JOIN datasets d ON d.id = i.dataset_id JOIN projects p ON p.id = d.project_id"""
+
 
 def mime_for(name: str) -> str | None:
     """A mime whose subtype the SDK accepts for this extension (else it renames the image)."""
@@ -134,10 +140,16 @@ def _row_text(row: sqlite3.Row) -> str:
     )
 
 
-def checked_images(ctx: Ctx, conn: sqlite3.Connection, ids: list[int]) -> list[sqlite3.Row]:
-    """The images, in the order asked; any id missing or in another team is a 404."""
+def checked_images(
+    ctx: Ctx, conn: sqlite3.Connection, ids: list[int], *, keys_only: bool = False
+) -> list[sqlite3.Row]:
+    """The images, in the order asked; any id missing or in another team is a 404.
+
+    ``keys_only``: just id, name, dataset, project, team and timestamps.
+    """
+    select = _IMAGE_KEYS_SELECT if keys_only else _IMAGE_SELECT
     rows = conn.execute(
-        _IMAGE_SELECT + " WHERE i.id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)
+        select + " WHERE i.id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)
     ).fetchall()
     by_id = {r["id"]: r for r in rows if ctx.sees_team(r["team_id"])}
     missing = [i for i in ids if i not in by_id]
