@@ -65,12 +65,14 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 @web.middleware
 async def _wan(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """WAN simulation: a fixed latency per request, a rate limit per connection."""
+    """WAN simulation: a fixed latency per request; request and response bodies through a
+    rate-limited link."""
     state = request.app[STATE]
     if state.config.latency_ms > 0:
         await asyncio.sleep(state.config.latency_ms / 1000)
     resp = await handler(request)
     if state.shaper is not None:
+        await state.shaper.charge_upload(request.content.total_bytes)
         return await shape_response(request, resp, state.shaper)
     return resp
 

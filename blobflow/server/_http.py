@@ -60,25 +60,30 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 
 class RateShaper:
-    """Per-connection rate limit of response bodies (WAN simulation)."""
+    """A link of ``bandwidth_mbps`` each way, shared by every connection (WAN simulation).
+
+    Response bodies are paced through the downlink. A request body is read at full speed and
+    then charged to the uplink: the response waits until the body would have arrived.
+    """
 
     def __init__(self, bandwidth_mbps: float) -> None:
         self.bytes_per_s = bandwidth_mbps * 1e6 / 8
-        # connection -> when its pipe is free again; stale entries are harmless (in the past)
-        self._next_free: dict[int, float] = {}
+        self._down_free = 0.0  # when each direction of the link is free again
+        self._up_free = 0.0
 
-    async def write(self, request: web.BaseRequest, resp: web.StreamResponse, data: bytes) -> None:
-        key = id(request.protocol)
-        if len(self._next_free) > 10000:
-            now = time.monotonic()
-            self._next_free = {k: t for k, t in self._next_free.items() if t > now}
+    async def write(self, resp: web.StreamResponse, data: bytes) -> None:
         for i in range(0, len(data), _CHUNK):
             chunk = data[i : i + _CHUNK]
-            now = time.monotonic()
-            done_at = max(now, self._next_free.get(key, now)) + len(chunk) / self.bytes_per_s
-            self._next_free[key] = done_at
+            self._down_free = max(time.monotonic(), self._down_free) + len(chunk) / self.bytes_per_s
+            done_at = self._down_free
             await resp.write(chunk)
             await asyncio.sleep(max(done_at - time.monotonic(), 0))
+
+    async def charge_upload(self, nbytes: int) -> None:
+        if nbytes <= 0:
+            return
+        self._up_free = max(time.monotonic(), self._up_free) + nbytes / self.bytes_per_s
+        await asyncio.sleep(max(self._up_free - time.monotonic(), 0))
 
 
 def _range_headers(
@@ -110,7 +115,7 @@ async def send_bytes(
     resp.content_length = end - start
     await resp.prepare(request)
     if shaper is not None:
-        await shaper.write(request, resp, data[start:end])
+        await shaper.write(resp, data[start:end])
     else:
         await resp.write(data[start:end])
     await resp.write_eof()
@@ -147,7 +152,7 @@ async def send_file(
             if not chunk:
                 break
             pos += len(chunk)
-            await shaper.write(request, resp, chunk)
+            await shaper.write(resp, chunk)
     finally:
         await loop.run_in_executor(None, os.close, fd)
     await resp.write_eof()
@@ -167,6 +172,6 @@ async def shape_response(
             out.headers.add(key, value)
     out.content_length = len(body)
     await out.prepare(request)
-    await shaper.write(request, out, body)
+    await shaper.write(out, body)
     await out.write_eof()
     return out

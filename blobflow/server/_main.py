@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--bandwidth-mbps",
         type=float,
         default=None,
-        help="WAN simulation: response rate limit per connection, in megabits per second",
+        help="WAN simulation: a link of this many Mbit/s each way, shared by all connections",
     )
 
 

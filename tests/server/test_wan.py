@@ -1,13 +1,15 @@
-"""WAN simulation: a latency per request and a rate limit per connection (lower bounds only:
-these check the feature works, they are not performance measurements)."""
+"""WAN simulation: a latency per request and one rate-limited link each way (lower bounds
+only: these check the feature works, they are not performance measurements)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import aiohttp
 
 from blobflow.server import serve_in_process
+from blobflow.server._http import RateShaper
 
 from .conftest import API, Client
 
@@ -41,3 +43,36 @@ async def test_bandwidth_limits_bodies_and_keeps_them_intact() -> None:
                 assert r.status == 206 and await r.read() == data[10:20]
             listed = await client.ok("file-storage.list", {"teamId": srv.team_id, "path": "/"})
             assert listed[0]["path"] == "/f.bin"  # JSON bodies go through the shaper too
+
+
+async def test_uploads_are_charged_to_the_uplink() -> None:
+    data = bytes(range(256)) * 1200  # 300 KiB
+    async with serve_in_process(token="t", bandwidth_mbps=8) as srv:  # 1 MB/s
+        async with aiohttp.ClientSession(srv.address) as s:
+            client = Client(s, "t")
+            start = time.perf_counter()
+            await client.upload(srv.team_id, "/up.bin", data)
+            assert time.perf_counter() - start >= 0.25
+            body = {"teamId": srv.team_id, "path": "/up.bin"}
+            async with s.post(API + "file-storage.download", json=body,
+                              headers={"x-api-key": "t"}) as r:
+                assert await r.read() == data
+
+
+async def test_the_link_is_shared_by_concurrent_bodies() -> None:
+    class Sink:
+        def __init__(self) -> None:
+            self.got = b""
+
+        async def write(self, data: bytes) -> None:
+            self.got += data
+
+    shaper = RateShaper(8)  # 1 MB/s each way
+    sinks = [Sink(), Sink()]
+    data = b"x" * 200_000
+    start = time.perf_counter()
+    await asyncio.gather(*(shaper.write(sink, data) for sink in sinks),  # type: ignore[arg-type]
+                         shaper.charge_upload(200_000), shaper.charge_upload(200_000))
+    # 400 KB down and 400 KB up over a 1 MB/s link: both directions ~0.4 s, side by side
+    assert time.perf_counter() - start >= 0.35
+    assert [s.got for s in sinks] == [data, data]
