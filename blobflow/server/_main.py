@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from blobflow._loop import run as run_loop
@@ -37,6 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="WAN simulation: a link of this many Mbit/s each way, shared by all connections",
     )
+    parser.add_argument(
+        "--stop-on-stdin-eof",
+        action="store_true",
+        help="also stop when stdin closes (a parent process that dies, however, closes it)",
+    )
 
 
 def _announce(handle: ServerHandle, as_json: bool, quiet: bool) -> None:
@@ -61,11 +67,27 @@ def _announce(handle: ServerHandle, as_json: bool, quiet: bool) -> None:
         )
 
 
-async def _serve(config: ServerConfig, as_json: bool, quiet: bool) -> None:
+def _stop_on_stdin_eof(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    def wait_for_eof() -> None:
+        try:
+            while os.read(sys.stdin.fileno(), 4096):
+                pass
+        except OSError:
+            pass
+        loop.call_soon_threadsafe(stop.set)
+
+    threading.Thread(target=wait_for_eof, name="blobflow-stdin-eof", daemon=True).start()
+
+
+async def _serve(
+    config: ServerConfig, as_json: bool, quiet: bool, stop_on_stdin_eof: bool = False
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if stop_on_stdin_eof:  # the embedded server never outlives the process that started it
+        _stop_on_stdin_eof(loop, stop)
     runner, handle = await start_site(config)
     try:
         _announce(handle, as_json, quiet)
@@ -85,6 +107,11 @@ def run(args: argparse.Namespace) -> int:
         latency_ms=args.latency_ms,
         bandwidth_mbps=args.bandwidth_mbps,
     )
-    coro = _serve(config, getattr(args, "json", False), getattr(args, "quiet", False))
+    coro = _serve(
+        config,
+        getattr(args, "json", False),
+        getattr(args, "quiet", False),
+        getattr(args, "stop_on_stdin_eof", False),
+    )
     run_loop(coro)
     return 0

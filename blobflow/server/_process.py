@@ -67,6 +67,7 @@ class ServerProcess:
             "--host", self.host, "--port", str(self.port),
             "--data-dir", str(self.data_dir), f"--token={self.token}",  # may start with "-"
             "--latency-ms", str(self.latency_ms),
+            "--stop-on-stdin-eof",  # our end of its stdin closes when we exit, even on SIGKILL
         ]
         if self.bandwidth_mbps:
             argv += ["--bandwidth-mbps", str(self.bandwidth_mbps)]
@@ -84,7 +85,9 @@ class ServerProcess:
     # --- sync -----------------------------------------------------------------------------
 
     def start(self) -> ServerProcess:
-        self._popen = subprocess.Popen(self._argv(), stdout=subprocess.PIPE)
+        self._popen = subprocess.Popen(
+            self._argv(), stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
         self.pid = self._popen.pid
         stdout = self._popen.stdout
         assert stdout is not None
@@ -117,8 +120,9 @@ class ServerProcess:
                 except subprocess.TimeoutExpired:
                     self._popen.kill()
                     self._popen.wait()
-            if self._popen.stdout is not None:
-                self._popen.stdout.close()
+            for pipe in (self._popen.stdin, self._popen.stdout):
+                if pipe is not None:
+                    pipe.close()
             self._popen = None
         self._remove_temp()
 
@@ -140,7 +144,9 @@ class ServerProcess:
     async def __aenter__(self) -> ServerProcess:
         loop = asyncio.get_running_loop()
         argv = await loop.run_in_executor(None, self._argv)
-        self._aproc = await asyncio.create_subprocess_exec(*argv, stdout=subprocess.PIPE)
+        self._aproc = await asyncio.create_subprocess_exec(
+            *argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
         self.pid = self._aproc.pid
         assert self._aproc.stdout is not None
         try:
@@ -165,6 +171,8 @@ class ServerProcess:
             except asyncio.TimeoutError:
                 proc.kill()
                 await proc.wait()
+        if proc is not None and proc.stdin is not None:
+            proc.stdin.close()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._remove_temp)
 

@@ -35,6 +35,39 @@ def test_sync_context_manager(tmp_path: Path) -> None:
         os.kill(pid, 0)
 
 
+def _running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie (an orphan's reaper may be slow)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_server_stops_when_its_parent_is_killed(tmp_path: Path) -> None:
+    import time
+
+    script = (
+        "import sys, time\n"
+        "from blobflow.server import ServerProcess\n"
+        f"srv = ServerProcess({str(tmp_path)!r}).start()\n"
+        "print(srv.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    assert parent.stdout is not None
+    server_pid = int(parent.stdout.readline())
+    assert _running(server_pid)
+    parent.kill()  # no clean-up of any kind in the parent
+    parent.wait()
+    parent.stdout.close()
+    deadline = time.monotonic() + 30
+    while _running(server_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(server_pid), "the orphaned server kept running"
+
+
 async def test_async_context_manager_and_tenants() -> None:
     async with ServerProcess(token="tok") as srv:
         team2, _ = await srv.add_tenant("second")
