@@ -54,8 +54,13 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _error_response(exc.status, exc.text or exc.reason)
     except HttpProcessingError as exc:  # e.g. a malformed multipart part header
         return _error_response(400, f"malformed request body: {exc.message}")
-    except (asyncio.CancelledError, ConnectionError):
+    except asyncio.CancelledError:
         raise
+    except ConnectionError:
+        # The client went away mid-request: one line, not a traceback. The answer reaches no
+        # one; aiohttp drops the connection quietly when it cannot be written.
+        log.info("client disconnected during %s %s", request.method, request.path)
+        return web.Response(status=499, reason="Client Closed Request")
     except Exception:
         if request.writer is not None and request.writer.output_size > 0:
             raise  # the answer is already on the wire: let aiohttp drop the connection

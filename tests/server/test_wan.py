@@ -4,9 +4,11 @@ only: these check the feature works, they are not performance measurements)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import aiohttp
+import pytest
 
 from blobflow.server import serve_in_process
 from blobflow.server._http import RateShaper
@@ -76,3 +78,23 @@ async def test_the_link_is_shared_by_concurrent_bodies() -> None:
     # 400 KB down and 400 KB up over a 1 MB/s link: both directions ~0.4 s, side by side
     assert time.perf_counter() - start >= 0.35
     assert [s.got for s in sinks] == [data, data]
+
+
+async def test_a_client_gone_mid_download_is_one_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    data = bytes(range(256)) * 16384  # 4 MiB: at 80 Mbit/s the body is still in flight
+    async with serve_in_process(token="t", bandwidth_mbps=80) as srv:
+        async with aiohttp.ClientSession(srv.address) as s:
+            client = Client(s, "t")
+            await client.upload(srv.team_id, "/big.bin", data)
+            body = {"teamId": srv.team_id, "path": "/big.bin"}
+            r = await s.post(API + "file-storage.download", json=body, headers={"x-api-key": "t"})
+            await r.content.readexactly(100_000)
+            r.close()  # drop the connection mid-body
+            await asyncio.sleep(0.5)
+            me = await client.ok("users.me", {})  # the server carries on
+            assert me["login"]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert any("client disconnected during POST" in r.getMessage() for r in caplog.records)
