@@ -138,32 +138,64 @@ def _is_project(src: Path) -> bool:
     return (src / "meta.json").is_file() or any(src.rglob("meta.json"))
 
 
-def _infer_meta(anns: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Classes and tags used by plain annotation files, so the server accepts them."""
-    classes: dict[str, str] = {}
-    tags: set[str] = set()
-    for ann in anns.values():
-        for obj in ann.get("objects") or []:
+class _MetaFromAnns:
+    """The classes and tags that plain annotation files use, so the server accepts them;
+    fed one annotation at a time (a folder's annotations are never all in memory)."""
+
+    _PALETTE = ("#E6194B", "#3CB44B", "#FFE119", "#4363D8", "#F58231", "#911EB4", "#46F0F0")
+
+    def __init__(self) -> None:
+        self.classes: dict[str, str] = {}
+        self.tags: set[str] = set()
+
+    def add(self, ann: Any, path: Path) -> None:
+        if not isinstance(ann, dict):
+            raise ProjectError(f"{path}: an annotation must be a JSON object")
+        for obj in _json_list(ann, "objects", path):
             title = obj.get("classTitle")
             if isinstance(title, str):
-                classes.setdefault(title, obj.get("geometryType") or "any")
-            tags.update(t.get("name") for t in obj.get("tags") or [] if t.get("name"))
-        tags.update(t.get("name") for t in ann.get("tags") or [] if t.get("name"))
-    palette = ["#E6194B", "#3CB44B", "#FFE119", "#4363D8", "#F58231", "#911EB4", "#46F0F0"]
-    return {
-        "classes": [
-            {"title": t, "shape": s, "color": palette[i % len(palette)]}
-            for i, (t, s) in enumerate(sorted(classes.items()))
-        ],
-        "tags": [{"name": n, "value_type": "none", "color": "#0F7B8A"} for n in sorted(tags)],
-    }
+                self.classes.setdefault(title, obj.get("geometryType") or "any")
+            self._add_tags(obj, path)
+        self._add_tags(ann, path)
+
+    def _add_tags(self, holder: dict[str, Any], path: Path) -> None:
+        self.tags.update(
+            t["name"] for t in _json_list(holder, "tags", path) if isinstance(t.get("name"), str)
+        )
+
+    def meta(self) -> dict[str, Any]:
+        palette = self._PALETTE
+        return {
+            "classes": [
+                {"title": t, "shape": s, "color": palette[i % len(palette)]}
+                for i, (t, s) in enumerate(sorted(self.classes.items()))
+            ],
+            "tags": [
+                {"name": n, "value_type": "none", "color": "#0F7B8A"} for n in sorted(self.tags)
+            ],
+        }
+
+
+def _json_list(holder: dict[str, Any], key: str, path: Path) -> list[dict[str, Any]]:
+    items = holder.get(key) or []
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise ProjectError(f"{path}: {key!r} must be a list of JSON objects")
+    return items
+
+
+#: annotation files parsed and written per step when packing a plain folder
+_ANN_STEP = 1000
 
 
 def _pack_folder(src: Path, work: Path) -> Path:
     """A plain image folder -> a temporary project: one blob, its offsets, annotations found
-    in ``<src>/ann/<name>.json`` or beside the images as ``<name>.json``."""
+    in ``<src>/ann/<name>.json`` or beside the images as ``<name>.json``.
+
+    Annotations are read, checked and written 1,000 at a time; the project's meta is built
+    from the classes and tags they use.
+    """
     from blobflow.blob import archive_directory
-    from blobflow.project._local import OpenMode, Project, is_image_name
+    from blobflow.project._local import OpenMode, Project, is_image_name, parse_json
 
     project = Project(work / src.resolve().name, OpenMode.CREATE)
     tar = work / f"{src.resolve().name}.tar"
@@ -179,16 +211,25 @@ def _pack_folder(src: Path, work: Path) -> Path:
     ds = project.create_dataset("ds0")
     ds.add_blob_offsets(tar.name, infos)
     names = {i.name for i in infos}
-    anns: dict[str, dict[str, Any]] = {}
-    for candidate in [*src.rglob("*.json")]:
+    del infos
+    meta = _MetaFromAnns()
+    seen: set[str] = set()
+    step: dict[str, Any] = {}
+    for candidate in src.rglob("*.json"):  # a generator: the folder is never listed whole
         name = candidate.name[: -len(".json")]
-        if name in names and name not in anns:
-            loaded = json.loads(candidate.read_bytes())
-            if isinstance(loaded, dict):
-                anns[name] = loaded
-    if anns:
-        ds.write_anns(anns)
-        project.set_meta(_infer_meta(anns))
+        if name not in names or name in seen:
+            continue
+        ann = parse_json(candidate.read_bytes(), candidate)
+        meta.add(ann, candidate)
+        seen.add(name)
+        step[name] = ann
+        if len(step) >= _ANN_STEP:
+            ds.write_anns(step)
+            step = {}
+    if step:
+        ds.write_anns(step)
+    if seen:
+        project.set_meta(meta.meta())
     project.close()
     return project.directory
 

@@ -193,6 +193,35 @@ def test_missing_folder_and_duplicates_are_one_line(live: Any, tmp_path: Path, c
     assert code == 1 and "x.png" in line
 
 
+def test_folder_annotations_are_streamed_and_bad_ones_named(
+    live: Any, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from blobflow.project import _cli
+
+    monkeypatch.setattr(_cli, "_ANN_STEP", 3)  # 7 annotations: written in steps of 3, 3, 1
+    make_image_folder(tmp_path / "many", 9, "m")
+    (tmp_path / "many" / "ann").mkdir()
+    for i in range(7):
+        obj = {"classTitle": f"c{i % 2}", "geometryType": "rectangle", "tags": [{"name": "t"}],
+               "points": {"exterior": [[1, 1], [3, 3]], "interior": []}}
+        ann = {"size": {"height": 16, "width": 20}, "tags": [], "objects": [obj]}
+        (tmp_path / "many" / "ann" / f"m_{i:04d}.png.json").write_text(json.dumps(ann))
+    up = _json_run(capsys, "upload", "many", "--workspace", str(live.workspace_id))
+    assert up["images"] == 9 and up["annotations"] == 7
+    down = _json_run(capsys, "download", str(up["project_id"]), "many-out")
+    meta = json.loads((tmp_path / "many-out" / "meta.json").read_text())
+    assert sorted(c["title"] for c in meta["classes"]) == ["c0", "c1"]
+    assert [t["name"] for t in meta["tags"]] == ["t"]
+    got = sorted(p.name for p in (tmp_path / "many-out" / "ds0" / "ann").iterdir())
+    assert len(got) == down["images"] == 9  # 7 uploaded, 2 empty ones written on download
+
+    make_image_folder(tmp_path / "bad", 2, "b")
+    for content in ("{not json", '{"objects": [1, "x"]}', "[]"):
+        (tmp_path / "bad" / "b_0001.png.json").write_text(content)
+        code, line = _error_run(capsys, "upload", "bad", "--workspace", "1", "--quiet")
+        assert code == 1 and "b_0001.png.json" in line, (content, line)
+
+
 def test_dotenv_supplies_server_and_token(
     live: Any, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
