@@ -70,9 +70,10 @@ def _announce(handle: ServerHandle, as_json: bool, quiet: bool) -> None:
 def _stop_on_stdin_eof(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
     def wait_for_eof() -> None:
         try:
-            while os.read(sys.stdin.fileno(), 4096):
+            fd = sys.stdin.fileno()
+            while os.read(fd, 4096):
                 pass
-        except OSError:
+        except (OSError, ValueError, AttributeError):  # no usable stdin counts as closed
             pass
         loop.call_soon_threadsafe(stop.set)
 
