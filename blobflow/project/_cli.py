@@ -195,7 +195,7 @@ def _pack_folder(src: Path, work: Path) -> Path:
     from the classes and tags they use.
     """
     from blobflow.blob import archive_directory
-    from blobflow.project._local import OpenMode, Project, is_image_name, parse_json
+    from blobflow.project._local import OpenMode, Project, is_image_name, read_json
 
     project = Project(work / src.resolve().name, OpenMode.CREATE)
     tar = work / f"{src.resolve().name}.tar"
@@ -219,7 +219,7 @@ def _pack_folder(src: Path, work: Path) -> Path:
         name = candidate.name[: -len(".json")]
         if name not in names or name in seen:
             continue
-        ann = parse_json(candidate.read_bytes(), candidate)
+        ann = read_json(candidate)
         meta.add(ann, candidate)
         seen.add(name)
         step[name] = ann

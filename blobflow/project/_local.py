@@ -96,7 +96,8 @@ def parse_json(raw: bytes, path: str | os.PathLike[str]) -> Any:
         raise ProjectError(f"{path}: not valid JSON ({exc})") from exc
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """A local JSON file; a ProjectError naming it if it is not valid JSON."""
     with open(path, "rb") as fh:
         return parse_json(fh.read(), path)
 
@@ -328,14 +329,14 @@ class Dataset:
         path = self.get_ann_path(name)
         if path is None:
             return None
-        ann = _read_json(path)
+        ann = read_json(path)
         if not isinstance(ann, dict):
             raise ProjectError(f"{path}: an annotation must be a JSON object")
         return ann
 
     def get_image_info(self, name: str) -> dict[str, Any] | None:
         path = self.img_info_dir / f"{name}.json"
-        return _read_json(path) if path.is_file() else None
+        return read_json(path) if path.is_file() else None
 
     def get_image_meta(self, name: str) -> dict[str, Any]:
         """``meta/<name>.json`` merged over the ``img_info`` meta, as the SDK uploads it."""
@@ -345,7 +346,7 @@ class Dataset:
             meta.update(info["meta"])
         path = self.meta_dir / f"{name}.json"
         if path.is_file():
-            meta.update(_read_json(path))
+            meta.update(read_json(path))
         return meta
 
     def get_blob_info(self, name: str) -> tuple[str, BlobImageInfo] | None:
@@ -495,7 +496,7 @@ class Project:
         meta_path = self._directory / _META_JSON
         if not meta_path.is_file():
             raise ProjectError(f"{self._directory} is not a project: {_META_JSON} is missing")
-        meta = _read_json(meta_path)
+        meta = read_json(meta_path)
         if not isinstance(meta, dict):
             raise ProjectError(f"{meta_path}: the project meta must be a JSON object")
         self._meta = meta

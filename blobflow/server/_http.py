@@ -71,19 +71,21 @@ class RateShaper:
         self._down_free = 0.0  # when each direction of the link is free again
         self._up_free = 0.0
 
+    def _after(self, free_at: float, nbytes: int) -> float:
+        """When ``nbytes`` queued behind a direction free at ``free_at`` are through it."""
+        return max(time.monotonic(), free_at) + nbytes / self.bytes_per_s
+
     async def write(self, resp: web.StreamResponse, data: bytes) -> None:
         for i in range(0, len(data), _CHUNK):
             chunk = data[i : i + _CHUNK]
-            self._down_free = max(time.monotonic(), self._down_free) + len(chunk) / self.bytes_per_s
-            done_at = self._down_free
+            done_at = self._down_free = self._after(self._down_free, len(chunk))
             await resp.write(chunk)
             await asyncio.sleep(max(done_at - time.monotonic(), 0))
 
     async def charge_upload(self, nbytes: int) -> None:
-        if nbytes <= 0:
-            return
-        self._up_free = max(time.monotonic(), self._up_free) + nbytes / self.bytes_per_s
-        await asyncio.sleep(max(self._up_free - time.monotonic(), 0))
+        if nbytes > 0:
+            done_at = self._up_free = self._after(self._up_free, nbytes)
+            await asyncio.sleep(max(done_at - time.monotonic(), 0))
 
 
 def _range_headers(

@@ -41,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stop-on-stdin-eof",
         action="store_true",
-        help="also stop when stdin closes (a parent process that dies, however, closes it)",
+        help="also stop when stdin reaches end of file (a parent holding the other end of the "
+        "pipe closes it when it exits, however it dies)",
     )
 
 
