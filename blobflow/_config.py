@@ -53,6 +53,10 @@ class TransferConfig:
     * ``extract_batch`` [1,000]: small files written per executor call.
     * ``hashes_batch`` [900], ``bulk_upload_batch`` [50], ``annotation_batch`` [50],
       ``bulk_download_batch`` [50]: the SDK's batch sizes of the standard per-image calls.
+    * ``pause_gc`` [True]: pause Python's cyclic garbage collector while a bulk call or a
+      project flow runs (process-wide, restored after; see ``blobflow._gc``). Its full
+      collections cost about a quarter of the client's CPU in a 30,000-image transfer that
+      creates almost no cycles.
     """
 
     max_connections: int = 32
@@ -75,6 +79,7 @@ class TransferConfig:
     bulk_upload_batch: int = 50
     annotation_batch: int = 50
     bulk_download_batch: int = 50
+    pause_gc: bool = True
 
     def __post_init__(self) -> None:
         for name in (

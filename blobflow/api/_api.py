@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from blobflow._config import TransferConfig
+from blobflow._gc import gc_paused
 from blobflow.api._transport import HttpTransport, Transport
 
 __all__ = ["Api", "normalize_address"]
@@ -168,14 +169,15 @@ class Api:
 
         # On the first failure cancel the siblings: a failed job must not leave requests
         # running behind it (they would outlive the Api and re-open its session).
-        tasks = [asyncio.ensure_future(one(c)) for c in coros]
-        try:
-            return list(await asyncio.gather(*tasks))
-        except BaseException:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+        with gc_paused(self.config.pause_gc):
+            tasks = [asyncio.ensure_future(one(c)) for c in coros]
+            try:
+                return list(await asyncio.gather(*tasks))
+            except BaseException:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
 
     async def list_pages(self, method: str, body: dict[str, Any]) -> AsyncIterator[list[Any]]:
         """Yield the entity pages of a paginated list call, in order (the SDK's protocol).

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
 
+from blobflow._gc import gc_paused
 from blobflow.api._errors import ApiError, ConflictError, NotFoundError
 from blobflow.api._models import DatasetInfo, FileInfo, ImageInfo, image_info
 from blobflow.api._progress import Progress, ProgressCallback
@@ -175,11 +176,12 @@ class ImageApi:
         extra_fields: list[str] | None = None,
     ) -> list[ImageInfo]:
         out: list[ImageInfo] = []
-        async for page in self.get_list_generator_async(
-            dataset_id, filters, sort, sort_order, force_metadata_for_links,
-            project_id, recursive, fields, extra_fields,
-        ):  # fmt: skip
-            out.extend(page)
+        with gc_paused(self._api.config.pause_gc):  # a row is a few containers: 30,000 rows
+            async for page in self.get_list_generator_async(
+                dataset_id, filters, sort, sort_order, force_metadata_for_links,
+                project_id, recursive, fields, extra_fields,
+            ):  # fmt: skip
+                out.extend(page)
         return out
 
     async def remove_batch(self, ids: Sequence[int], batch_size: int = 50) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any, Literal, overload
 
 from blobflow._errors import BlobFormatError
+from blobflow._gc import gc_paused
 from blobflow.blob._atomic import atomic_path
-from blobflow.blob._gc import gc_paused
 from blobflow.blob._pickle import (
     OFFSETS_PKL_BATCH_SIZE,
     OFFSETS_PKL_SUFFIX,

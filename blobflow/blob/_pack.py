@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 from blobflow._errors import BlobFormatError
+from blobflow._gc import gc_paused
 from blobflow.blob import _pickle
 from blobflow.blob._atomic import atomic_path
-from blobflow.blob._gc import gc_paused
 from blobflow.blob._offsets import offsets_pkl_path
 from blobflow.blob._pickle import BlobImageInfo, _batches, write_streams
 from blobflow.blob._tar import (

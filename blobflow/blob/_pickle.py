@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
 from blobflow._errors import BlobFormatError, UnsafePickleError
+from blobflow._gc import gc_paused
 from blobflow.blob._atomic import atomic_path
-from blobflow.blob._gc import gc_paused
 
 __all__ = [
     "OFFSETS_PKL_BATCH_SIZE",

@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from blobflow._errors import BlobFormatError
-from blobflow.blob._gc import gc_paused
+from blobflow._gc import gc_paused
 from blobflow.blob._offsets import scan_blob
 from blobflow.blob._pickle import BlobImageInfo
 

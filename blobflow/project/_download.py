@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from blobflow._gc import gc_paused
 from blobflow.api import ImageInfo
 from blobflow.api._file import file_sha256_b64
 from blobflow.api._progress import Progress
@@ -448,7 +449,8 @@ async def download_fast_async(
     dest = Path(dest_dir)
     opts = _Options(download_blob_files, extract, save_image_info, progress)
     try:
-        return await _download(api, project_id, dest, opts, readme)
+        with gc_paused(api.config.pause_gc):
+            return await _download(api, project_id, dest, opts, readme)
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise

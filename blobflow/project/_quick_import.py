@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from blobflow._gc import gc_paused
 from blobflow.api import DatasetInfo, ImageInfo
 from blobflow.blob import OFFSETS_PKL_SUFFIX
 from blobflow.engine._files import read_files
@@ -128,13 +129,14 @@ async def quick_import_async(
     items_bar = bar("Registering images", None, enabled=progress)
     count = 0
     try:
-        async for batch in upload_blob(
-            api, ds, tar, pkl, annotations=source, conflict_resolution=conflict_resolution,
-            progress_cb=items_bar, bytes_progress_cb=bytes_bar,
-        ):  # fmt: skip
-            count += len(batch)
-            if on_batch is not None:
-                on_batch(batch)
+        with gc_paused(api.config.pause_gc):
+            async for batch in upload_blob(
+                api, ds, tar, pkl, annotations=source, conflict_resolution=conflict_resolution,
+                progress_cb=items_bar, bytes_progress_cb=bytes_bar,
+            ):  # fmt: skip
+                count += len(batch)
+                if on_batch is not None:
+                    on_batch(batch)
     finally:
         bytes_bar.close()
         items_bar.close()

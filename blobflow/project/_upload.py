@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from blobflow._gc import gc_paused
 from blobflow.api import FileInfo, ImageInfo
 from blobflow.api._file import file_sha256_b64
 from blobflow.api._progress import Progress
@@ -219,9 +220,10 @@ async def upload_project_async(
     root = await asyncio.to_thread(find_project_dir, dir)
     project = await asyncio.to_thread(Project, root)
     try:
-        return await _upload(
-            api, project, workspace_id, project_name, project_id, conflict_resolution, progress
-        )
+        with gc_paused(api.config.pause_gc):
+            return await _upload(
+                api, project, workspace_id, project_name, project_id, conflict_resolution, progress
+            )
     finally:
         await asyncio.to_thread(project.close)
 

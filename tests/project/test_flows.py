@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import json
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from project._projtools import SDK_READ_ALL, make_image_folder, png_bytes, run_sdk
 
+from blobflow import TransferConfig
 from blobflow.api import Api
 from blobflow.blob import BlobImageInfo, archive_directory, save_blob_offsets_pkl
 from blobflow.project import OpenMode, Project, ProjectError
@@ -329,6 +331,25 @@ async def test_quick_import(server: Any, quick_blob: Any, tmp_path: Path) -> Non
     assert await asyncio.to_thread(_read_all, dest) == {"ds": images}
     boxes = await asyncio.to_thread(_boxes, dest)
     assert boxes["ds/q_0003.png"] == [_box(3)["points"]["exterior"]]
+
+
+@pytest.mark.parametrize("pause_gc", [True, False])
+async def test_quick_import_pauses_the_collector(
+    server: Any, quick_blob: Any, pause_gc: bool
+) -> None:
+    _, tar, pkl, anns_dir = quick_blob
+    seen: list[bool] = []
+    gc.enable()
+    async with Api(server.address, server.token, TransferConfig(pause_gc=pause_gc)) as api:
+        proj = await api.project.create(server.workspace_id, "gc")
+        assert proj.id is not None
+        ds = await api.dataset.create(proj.id, "ds")
+        await quick_import_async(
+            api, ds, tar, pkl, anns_dir, progress=False,
+            on_batch=lambda batch: seen.append(gc.isenabled()),
+        )  # fmt: skip
+    assert seen == [not pause_gc]
+    assert gc.isenabled()
 
 
 async def test_quick_import_missing_files_are_clear(server: Any, tmp_path: Path) -> None:
