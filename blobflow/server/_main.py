@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import signal
@@ -81,6 +82,19 @@ def _stop_on_stdin_eof(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> 
     threading.Thread(target=wait_for_eof, name="blobflow-stdin-eof", daemon=True).start()
 
 
+# A bulk request body (10,000 images, or 50 annotations of ~30 objects each) is tens of
+# thousands of containers that refcounting frees; almost none form cycles. At CPython's
+# default (700, 10, 10) the collector ran ~1,150 times in a 30,000-image quick import plus
+# fast download, 0.38 s of server CPU; at these thresholds 3 times, 0.03 s.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def _tune_gc() -> None:
+    """A process of its own: collect less often; objects made at start-up are never scanned."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 async def _serve(
     config: ServerConfig, as_json: bool, quiet: bool, stop_on_stdin_eof: bool = False
 ) -> None:
@@ -91,6 +105,7 @@ async def _serve(
     if stop_on_stdin_eof:  # the embedded server never outlives the process that started it
         _stop_on_stdin_eof(loop, stop)
     runner, handle = await start_site(config)
+    _tune_gc()
     try:
         _announce(handle, as_json, quiet)
         await stop.wait()

@@ -170,3 +170,18 @@ def test_blobflow_serve_prints_and_stops_on_sigterm(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_server_process_collects_less_often() -> None:
+    import gc
+
+    from blobflow.server._main import GC_THRESHOLDS, _tune_gc
+
+    before = gc.get_threshold()
+    try:
+        _tune_gc()
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert gc.get_freeze_count() > 0  # start-up objects are out of every collection
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
