@@ -31,7 +31,7 @@ import numpy.typing as npt
 
 from blobflow import _json
 from blobflow.blob import OFFSETS_PKL_SUFFIX, BlobImageInfo, BlobReader
-from blobflow.engine._files import safe_member_name, write_file_atomic
+from blobflow.engine._files import safe_member_name, write_files_in
 from blobflow.project._errors import DuplicateNameError, ProjectError
 
 __all__ = [
@@ -75,9 +75,7 @@ def write_files(directory: Path, files: Mapping[str, bytes]) -> None:
     Async callers run a whole batch in one executor call instead of one open per image.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    folder = os.fspath(directory)  # plain strings: a Path per file costs as much as its write
-    for name, data in files.items():
-        write_file_atomic(os.path.join(folder, safe_member_name(name)), data)
+    write_files_in(directory, ((safe_member_name(n), data) for n, data in files.items()))
 
 
 def _json_bytes(obj: Any, *, indent: int | None = None) -> bytes:

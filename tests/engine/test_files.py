@@ -11,8 +11,8 @@ import pytest
 
 from blobflow import BlobflowError
 from blobflow.api import ImageInfo, Progress
-from blobflow.engine import extract_ranges, install_uvloop, read_files, run, write_files
-from blobflow.engine._files import _READ_CHUNK, write_file_atomic
+from blobflow.engine import _files, extract_ranges, install_uvloop, read_files, run, write_files
+from blobflow.engine._files import _READ_CHUNK, write_file_atomic, write_files_in
 from blobflow.engine._upload import _ordered
 
 
@@ -53,6 +53,20 @@ async def test_read_and_write_any_size_and_clean_up_on_failure(tmp_path: Path) -
         await asyncio.to_thread(write_file_atomic, tmp_path / "sub", b"data")
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == sorted([p.name for p, _ in items] + ["sub"])
+
+
+@pytest.mark.parametrize("at_dir", [True, False])
+def test_write_files_in_one_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, at_dir: bool
+) -> None:
+    monkeypatch.setattr(_files, "_AT_DIR", at_dir and _files._AT_DIR)  # and the portable way
+    write_files_in(tmp_path, [("a.json", b"{}"), ("b.json", b"[1]"), ("a.json", b"{\"x\":1}")])
+    assert (tmp_path / "a.json").read_bytes() == b'{"x":1}'
+    assert (tmp_path / "b.json").read_bytes() == b"[1]"
+    (tmp_path / "d").mkdir()
+    with pytest.raises(IsADirectoryError):  # the rename onto a folder fails after "c" is written
+        write_files_in(tmp_path, iter([("c", b"1"), ("d", b"2"), ("e", b"3")]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json", "c", "d"]
 
 
 async def test_extract_ranges(tmp_path: Path) -> None:
