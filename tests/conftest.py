@@ -13,8 +13,14 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import hypothesis  # noqa: F401  (see below)
 import pytest
 from blockbuster import blockbuster_ctx
+
+# hypothesis's pytest plugin imports hypothesis at the terminal summary when no test did. On
+# CPython 3.11.7 that late import, deep in pluggy's stack, trips gh-106905 (fixed in 3.11.8):
+# "SystemError: AST constructor recursion depth mismatch" after every test of a partial run
+# (tests/project tests/cli) passed. Importing it here, at the top of the stack, avoids it.
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SDK_FIXTURES = SHARED / "fixtures" / "sdk"
