@@ -57,6 +57,8 @@ class TransferConfig:
       project flow runs (process-wide, restored after; see ``blobflow._gc``). Its full
       collections cost about a quarter of the client's CPU in a 30,000-image transfer that
       creates almost no cycles.
+    * ``writer_process`` [None]: write a download's annotation files in a child process
+      (``True``), in a thread (``False``), or in a child when 2+ CPUs are usable (``None``).
     """
 
     max_connections: int = 32
@@ -80,6 +82,7 @@ class TransferConfig:
     annotation_batch: int = 50
     bulk_download_batch: int = 50
     pause_gc: bool = True
+    writer_process: bool | None = None
 
     def __post_init__(self) -> None:
         for name in (

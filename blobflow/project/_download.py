@@ -19,7 +19,7 @@ import asyncio
 import errno
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,8 +31,9 @@ from blobflow.api._progress import Progress
 from blobflow.blob import OFFSETS_PKL_BATCH_SIZE, OFFSETS_PKL_SUFFIX, BlobImageInfo
 from blobflow.blob._pickle import write_streams
 from blobflow.engine._files import batched, extract_ranges, write_file_atomic
+from blobflow.engine._writer import FileWriter, open_file_writer
 from blobflow.project._errors import ProjectError
-from blobflow.project._local import Dataset, OpenMode, Project, write_files
+from blobflow.project._local import Dataset, OpenMode, Project
 from blobflow.project._local import _json_bytes as json_bytes
 from blobflow.project._progress import bar, run_sync
 from blobflow.project._readme import create_blob_readme
@@ -252,23 +253,24 @@ async def _extract(api: Api, ds: Dataset, dest: Path, spool: _OffsetsSpool) -> i
     return extracted
 
 
-def _write_ann_chunk(
-    ds: Dataset, chunk: list[ImageInfo], anns: dict[int | None, Any], save_image_info: bool
-) -> None:
+async def _write_ann_chunk(
+    writer: FileWriter, ds: Dataset, chunk: list[ImageInfo], anns: dict[int | None, Any],
+    save_image_info: bool,
+) -> None:  # fmt: skip
     # Straight to files: the Dataset object would keep every name it wrote.
     named = [i for i in chunk if i.name is not None]
-    write_files(ds.ann_dir, {f"{i.name}.json": json_bytes(anns.get(i.id) or {}) for i in named})
+    files = {f"{i.name}.json": json_bytes(anns.get(i.id) or {}) for i in named}
+    await writer.write(ds.ann_dir, files)
     if save_image_info:
-        write_files(ds.img_info_dir, {f"{i.name}.json": json_bytes(i._asdict()) for i in named})
+        infos = {f"{i.name}.json": json_bytes(i._asdict()) for i in named}
+        await writer.write(ds.img_info_dir, infos)
 
 
 async def _download_anns(
     api: Api, ds: Dataset, ds_id: int, infos: list[ImageInfo], save_image_info: bool,
-    writer: asyncio.Lock,
+    writer: FileWriter,
 ) -> None:  # fmt: skip
-    """Fetch annotations chunk by chunk; a chunk is written (one executor call) while the
-    next one is fetched. One write at a time per download: concurrent writer threads only
-    fight over the GIL (measured slower)."""
+    """Fetch annotations chunk by chunk; a chunk is written while the next one is fetched."""
     writing: asyncio.Future[None] | None = None
     try:
         for chunk in batched(infos, _ANN_CHUNK):
@@ -278,18 +280,13 @@ async def _download_anns(
                 await writing
             by_id = {a.image_id: a.annotation for a in got}
             writing = asyncio.ensure_future(
-                _locked(writer, _write_ann_chunk, ds, chunk, by_id, save_image_info)
+                _write_ann_chunk(writer, ds, chunk, by_id, save_image_info)
             )
         if writing is not None:
             await writing
     finally:
         if writing is not None and not writing.done():
             await asyncio.gather(writing, return_exceptions=True)
-
-
-async def _locked(lock: asyncio.Lock, fn: Callable[..., None], *args: Any) -> None:
-    async with lock:
-        await asyncio.to_thread(fn, *args)
 
 
 def _missing_regular(ds: Dataset, infos: list[ImageInfo]) -> list[ImageInfo]:
@@ -316,7 +313,7 @@ async def _regular_images(api: Api, ds: Dataset, ds_id: int, regular: list[Image
 
 async def _page_files(
     api: Api, ds: Dataset, ds_id: int, page: list[ImageInfo], regular: list[ImageInfo],
-    save_image_info: bool, pbar: Any, writer: asyncio.Lock,
+    save_image_info: bool, pbar: Any, writer: FileWriter,
 ) -> None:  # fmt: skip
     """A listed page's annotations (and its regular images)."""
     await asyncio.gather(
@@ -368,7 +365,7 @@ class _Options:
 
 async def _download_dataset(
     api: Api, ds: Dataset, info: DatasetInfo, blobs: _Blobs, dest: Path, opts: _Options,
-    result: DownloadResult,
+    result: DownloadResult, writer: FileWriter,
 ) -> None:  # fmt: skip
     """One dataset, page by page: blob offsets spooled, annotations and images written."""
     assert info.id is not None
@@ -379,7 +376,6 @@ async def _download_dataset(
     total = info.images_count if info.images_count is not None else info.items_count
     pbar = bar(f"Downloading {ds.name!r}", total, enabled=opts.show)
     pending: set[asyncio.Task[None]] = set()
-    writer = asyncio.Lock()
     try:
         async for page in api.image.get_list_generator_async(info.id):
             regular: list[ImageInfo] = []
@@ -474,6 +470,7 @@ async def _download(
     # One fetcher for the whole project: blobs are shared between datasets, fetch each once.
     blobs = _Blobs(api, project_id, dest, result, opts.show)
     await blobs.open()
+    writer = await open_file_writer(api.config)
     try:
         local: dict[str, Dataset] = {}
         for info, chain in tree:
@@ -482,10 +479,12 @@ async def _download(
             ds = await asyncio.to_thread(project.create_dataset, chain[-1], parent)
             local["/".join(chain)] = ds
             result.datasets[ds.name] = info.id
-            await _download_dataset(api, ds, info, blobs, dest, opts, result)
+            await _download_dataset(api, ds, info, blobs, dest, opts, result, writer)
     except BaseException as exc:
+        await writer.aclose(failed=True)
         await blobs.close(failed=exc)
         raise
+    await writer.aclose()
     await blobs.close(failed=None)
     if readme:
         names = {"/".join(chain): info for info, chain in tree}

@@ -11,7 +11,14 @@ import pytest
 
 from blobflow import BlobflowError
 from blobflow.api import ImageInfo, Progress
-from blobflow.engine import _files, extract_ranges, install_uvloop, read_files, run, write_files
+from blobflow.engine import (
+    _write_child,
+    extract_ranges,
+    install_uvloop,
+    read_files,
+    run,
+    write_files,
+)
 from blobflow.engine._files import _READ_CHUNK, write_file_atomic, write_files_in
 from blobflow.engine._upload import _ordered
 
@@ -59,7 +66,8 @@ async def test_read_and_write_any_size_and_clean_up_on_failure(tmp_path: Path) -
 def test_write_files_in_one_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, at_dir: bool
 ) -> None:
-    monkeypatch.setattr(_files, "_AT_DIR", at_dir and _files._AT_DIR)  # and the portable way
+    # at_dir=False: the portable way, for platforms without dir_fd
+    monkeypatch.setattr(_write_child, "_AT_DIR", at_dir and _write_child._AT_DIR)
     write_files_in(tmp_path, [("a.json", b"{}"), ("b.json", b"[1]"), ("a.json", b"{\"x\":1}")])
     assert (tmp_path / "a.json").read_bytes() == b'{"x":1}'
     assert (tmp_path / "b.json").read_bytes() == b"[1]"

@@ -352,6 +352,29 @@ async def test_quick_import_pauses_the_collector(
     assert gc.isenabled()
 
 
+@pytest.mark.parametrize("writer_process", [True, False])
+async def test_download_writes_annotations_in_a_child_or_a_thread(
+    server: Any, quick_blob: Any, tmp_path: Path, writer_process: bool
+) -> None:
+    images, tar, pkl, anns_dir = quick_blob
+    config = TransferConfig(writer_process=writer_process)
+    async with Api(server.address, server.token, config) as api:
+        proj = await api.project.create(server.workspace_id, f"w{writer_process}")
+        assert proj.id is not None
+        ds = await api.dataset.create(proj.id, "ds")
+        await quick_import_async(api, ds, tar, pkl, anns_dir, META, progress=False)
+        dest = tmp_path / "down"
+        await download_fast_async(
+            api, proj.id, dest, extract=True, save_image_info=True, progress=False
+        )
+    assert await asyncio.to_thread(_read_all, dest) == {"ds": images}
+    boxes = await asyncio.to_thread(_boxes, dest)
+    assert boxes["ds/q_0005.png"] == [_box(5)["points"]["exterior"]]
+    assert sorted(p.name for p in (dest / "ds" / "img_info").iterdir()) == sorted(
+        f"{n}.json" for n in images
+    )
+
+
 async def test_quick_import_missing_files_are_clear(server: Any, tmp_path: Path) -> None:
     async with Api(server.address, server.token) as api:
         with pytest.raises(ProjectError, match="not found"):
