@@ -135,7 +135,6 @@ def safe_member_name(name: str) -> str:
 def _extract_batch(
     tar_path: str, dest_dir: str, entries: Sequence[tuple[str, int, int]], size: int
 ) -> None:
-    os.makedirs(dest_dir, exist_ok=True)
     fd = os.open(tar_path, os.O_RDONLY)
 
     def slices() -> Iterator[tuple[str, bytes]]:

@@ -39,11 +39,6 @@ def _checked(files: Mapping[str, bytes]) -> list[tuple[str, bytes]]:
     return [(safe_member_name(name), data) for name, data in files.items()]
 
 
-def _write_in(folder: str, files: list[tuple[str, bytes]]) -> None:
-    os.makedirs(folder, exist_ok=True)
-    write_files_in(folder, files)
-
-
 class ThreadFileWriter:
     """One batch at a time in an executor thread: concurrent writer threads only fight over
     the GIL (measured slower)."""
@@ -54,7 +49,7 @@ class ThreadFileWriter:
     async def write(self, folder: str | os.PathLike[str], files: Mapping[str, bytes]) -> None:
         checked = _checked(files)
         async with self._lock:
-            await asyncio.to_thread(_write_in, os.fspath(folder), checked)
+            await asyncio.to_thread(write_files_in, folder, checked)
 
     async def aclose(self, *, failed: bool = False) -> None:
         return None

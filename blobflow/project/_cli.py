@@ -148,9 +148,7 @@ class _MetaFromAnns:
         self.classes: dict[str, str] = {}
         self.tags: set[str] = set()
 
-    def add(self, ann: Any, path: Path) -> None:
-        if not isinstance(ann, dict):
-            raise ProjectError(f"{path}: an annotation must be a JSON object")
+    def add(self, ann: dict[str, Any], path: Path) -> None:
         for obj in _json_list(ann, "objects", path):
             title = obj.get("classTitle")
             if isinstance(title, str):
@@ -195,7 +193,7 @@ def _pack_folder(src: Path, work: Path) -> Path:
     from the classes and tags they use.
     """
     from blobflow.blob import archive_directory
-    from blobflow.project._local import OpenMode, Project, is_image_name, read_json
+    from blobflow.project._local import OpenMode, Project, is_image_name, read_annotation
 
     project = Project(work / src.resolve().name, OpenMode.CREATE)
     tar = work / f"{src.resolve().name}.tar"
@@ -219,7 +217,7 @@ def _pack_folder(src: Path, work: Path) -> Path:
         name = candidate.name[: -len(".json")]
         if name not in names or name in seen:
             continue
-        ann = read_json(candidate)
+        ann = read_annotation(candidate)
         meta.add(ann, candidate)
         seen.add(name)
         step[name] = ann

@@ -74,7 +74,6 @@ def write_files(directory: Path, files: Mapping[str, bytes]) -> None:
 
     Async callers run a whole batch in one executor call instead of one open per image.
     """
-    directory.mkdir(parents=True, exist_ok=True)
     write_files_in(directory, ((safe_member_name(n), data) for n, data in files.items()))
 
 
@@ -98,6 +97,14 @@ def read_json(path: str | os.PathLike[str]) -> Any:
     """A local JSON file; a ProjectError naming it if it is not valid JSON."""
     with open(path, "rb") as fh:
         return parse_json(fh.read(), path)
+
+
+def read_annotation(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """An annotation file; a ProjectError naming it if it is not a JSON object."""
+    ann = read_json(path)
+    if not isinstance(ann, dict):
+        raise ProjectError(f"{path}: an annotation must be a JSON object")
+    return ann
 
 
 def empty_annotation(image: bytes | None = None) -> dict[str, Any]:
@@ -327,10 +334,7 @@ class Dataset:
         path = self.get_ann_path(name)
         if path is None:
             return None
-        ann = read_json(path)
-        if not isinstance(ann, dict):
-            raise ProjectError(f"{path}: an annotation must be a JSON object")
-        return ann
+        return read_annotation(path)
 
     def get_image_info(self, name: str) -> dict[str, Any] | None:
         path = self.img_info_dir / f"{name}.json"
