@@ -7,11 +7,12 @@ Memory bound of the client (s3transfer style; the numbers are the defaults)::
           + (registration_concurrency + queue_depth) * bulk_add_batch * ~1.1 KiB
                                                                      # offsets, request, answer
                                                                      # and ImageInfo per batch
-          + (registration_concurrency + queue_depth) * 1,000 * ~5 KiB
-                                                                     # parsed annotations being
-                                                                     # sent (1,000 per step)
+          + (registration_concurrency + queue_depth) * 2 * 1,000 * ~5 KiB
+                                                                     # parsed annotations: one
+                                                                     # step being sent, the next
+                                                                     # loading (1,000 per step)
           + max_connections * ~64 KiB                                # socket buffers
-    = 60 MiB + 8 MiB + (4 + 1) * (10,000 * 1.1 KiB + 1,000 * 5 KiB) + 32 * 64 KiB ~= 150 MiB
+    = 60 MiB + 8 MiB + (4 + 1) * (10,000 * 1.1 KiB + 2,000 * 5 KiB) + 32 * 64 KiB ~= 175 MiB
 
 It depends on the concurrency knobs, never on the number of images: offsets are read from the
 pickle in batches, registered results stream out batch by batch, blobs are streamed to disk and

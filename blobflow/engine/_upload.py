@@ -152,12 +152,17 @@ async def register_offsets(
         meta_list = [dict(metas.get(n) or {}) for n in names] if metas is not None else None
         if len(set(names)) != len(names):
             raise BlobflowError(f"{offsets_file_path}: image names are duplicated in a batch")
-        async with reg_sem:
-            infos = await api.image._bulk_add_batch(
-                ds_id, names, items, meta_list, conflict_resolution
-            )
-        if annotations is not None:
-            await _upload_annotations(api, ds_id, names, infos, annotations)
+
+        async def bulk_add() -> list[ImageInfo]:
+            async with reg_sem:
+                return await api.image._bulk_add_batch(
+                    ds_id, names, items, meta_list, conflict_resolution
+                )
+
+        if annotations is None:
+            infos = await bulk_add()
+        else:
+            infos = await _register_annotated(api, ds_id, names, bulk_add, annotations)
         progress.advance(len(infos))
         return infos
 
@@ -175,30 +180,55 @@ async def register_offsets(
         await api.project.mark_blob_project(dataset.project_id)
 
 
-async def _upload_annotations(
+async def _load_chunk(source: AnnotationSource, names: list[str]) -> list[dict[str, Any]]:
+    if isinstance(source, Mapping):
+        return [source[n] for n in names]
+    return await source(names)
+
+
+async def _register_annotated(
     api: Api,
     dataset_id: int,
     names: list[str],
-    infos: list[ImageInfo],
+    register: Callable[[], Awaitable[list[ImageInfo]]],
     source: AnnotationSource,
-) -> None:
-    """A registered batch's annotations, loaded and sent ANN_CHUNK at a time: a parsed
-    annotation costs ~5 KiB, and a whole 10,000-image batch of them per worker added up."""
-    ids = [i.id for i in infos]
-    if any(i is None for i in ids):
-        raise BlobflowError("the server returned images without ids")
+) -> list[ImageInfo]:
+    """Register a batch and upload its annotations, ANN_CHUNK at a time.
+
+    The first chunk is loaded while the batch registers, and each next chunk while the one
+    before is sent: reading and parsing annotation files is client work that used to wait for
+    the server. At most two chunks per batch are held (a parsed annotation costs ~5 KiB).
+    """
     if isinstance(source, Mapping):
         missing = [n for n in names if n not in source]
         if missing:
             raise BlobflowError(f"no annotation for images {missing[:5]}")
-    for start in range(0, len(names), ANN_CHUNK):
-        chunk = names[start : start + ANN_CHUNK]
-        anns = [source[n] for n in chunk] if isinstance(source, Mapping) else await source(chunk)
-        await api.annotation.upload_jsons(
-            ids[start : start + ANN_CHUNK],  # type: ignore[arg-type]
-            anns,
-            dataset_id=dataset_id,
-        )
+    chunks = [names[i : i + ANN_CHUNK] for i in range(0, len(names), ANN_CHUNK)]
+
+    def load(k: int) -> asyncio.Future[list[dict[str, Any]]] | None:
+        return asyncio.ensure_future(_load_chunk(source, chunks[k])) if k < len(chunks) else None
+
+    nxt = load(0)
+    try:
+        infos = await register()
+        ids = [i.id for i in infos]
+        if any(i is None for i in ids):
+            raise BlobflowError("the server returned images without ids")
+        for k, chunk in enumerate(chunks):
+            assert nxt is not None
+            anns = await nxt
+            nxt = load(k + 1)
+            start = k * ANN_CHUNK
+            await api.annotation.upload_jsons(
+                ids[start : start + len(chunk)],  # type: ignore[arg-type]
+                anns,
+                dataset_id=dataset_id,
+            )
+    finally:
+        if nxt is not None:  # a failure elsewhere: do not leave a load running or unread
+            nxt.cancel()
+            await asyncio.gather(nxt, return_exceptions=True)
+    return infos
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from engine_helpers import FAST, Blob, Faults
 
+from blobflow._errors import BlobflowError
 from blobflow.api import Api, DatasetInfo, ImageInfo, ProjectInfo
 from blobflow.blob import BlobImageInfo
 from blobflow.engine import register_offsets, upload_blob
@@ -207,3 +208,99 @@ async def test_annotations_are_loaded_a_chunk_at_a_time(
     assert ds.id is not None
     got = await api.annotation.download_batch(ds.id, [i.id for i in infos if i.id is not None])
     assert [a.annotation["description"] for a in got if a.annotation] == blob.names
+
+
+async def test_annotations_load_while_their_batch_registers(
+    api: Api,
+    dataset: tuple[ProjectInfo, DatasetInfo],
+    blob_factory: Callable[..., Blob],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first chunk is read before the server answers ``images.bulk.add``, and each next
+    chunk before the one before has been sent."""
+    import blobflow.engine._upload as upload_module
+
+    monkeypatch.setattr(upload_module, "ANN_CHUNK", 10)
+    _, ds = dataset
+    blob = blob_factory("p", 25)
+    await make_pkl(blob)
+    events: list[str] = []
+    bulk_add = api.image._bulk_add_batch
+    upload_jsons = api.annotation.upload_jsons
+
+    async def registered(*args: Any, **kwargs: Any) -> list[ImageInfo]:
+        infos = await bulk_add(*args, **kwargs)
+        events.append("registered")
+        return infos
+
+    async def sent(ids: Any, anns: list[dict[str, Any]], **kwargs: Any) -> None:
+        await upload_jsons(ids, anns, **kwargs)
+        events.append(f"sent {len(anns)}")
+
+    async def load(names: list[str]) -> list[dict[str, Any]]:
+        events.append(f"load {len(names)}")
+        return [ann(n) for n in names]
+
+    monkeypatch.setattr(api.image, "_bulk_add_batch", registered)
+    monkeypatch.setattr(api.annotation, "upload_jsons", sent)
+    infos = [i for b in await _all(upload_blob(api, ds, blob.tar, annotations=load)) for i in b]
+    assert events == ["load 10", "registered", "load 10", "sent 10", "load 5", "sent 10", "sent 5"]
+    assert ds.id is not None
+    got = await api.annotation.download_batch(ds.id, [i.id for i in infos if i.id is not None])
+    assert [a.annotation["description"] for a in got if a.annotation] == blob.names
+
+
+async def test_a_missing_annotation_stops_before_its_batch_registers(
+    api: Api,
+    dataset: tuple[ProjectInfo, DatasetInfo],
+    blob_factory: Callable[..., Blob],
+) -> None:
+    _, ds = dataset
+    blob = blob_factory("m", 5)
+    await make_pkl(blob)
+    anns = {n: ann(n) for n in blob.names[1:]}
+    with pytest.raises(BlobflowError, match=f"no annotation for images \\['{blob.names[0]}'\\]"):
+        await _all(upload_blob(api, ds, blob.tar, annotations=anns))
+    assert await _dataset_images(api, ds) == []
+
+
+async def test_a_failing_annotation_load_is_raised_and_never_left_running(
+    api: Api,
+    dataset: tuple[ProjectInfo, DatasetInfo],
+    blob_factory: Callable[..., Blob],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import blobflow.engine._upload as upload_module
+
+    monkeypatch.setattr(upload_module, "ANN_CHUNK", 2)
+    _, ds = dataset
+    blob = blob_factory("f", 6)
+    await make_pkl(blob)
+    started: list[list[str]] = []
+
+    async def load(names: list[str]) -> list[dict[str, Any]]:
+        started.append(names)
+        if len(started) == 2:
+            raise OSError("disk gone")
+        await asyncio.sleep(0)
+        return [ann(n) for n in names]
+
+    with pytest.raises(OSError, match="disk gone"):
+        await _all(upload_blob(api, ds, blob.tar, annotations=load))
+    assert len(started) == 2  # the third chunk was never asked for
+    # registration itself failing: the first chunk's load is cancelled, not left behind
+    async def refuse(*args: Any, **kwargs: Any) -> list[ImageInfo]:
+        await asyncio.sleep(0.01)
+        raise BlobflowError("registration refused")
+
+    started.clear()
+    monkeypatch.setattr(api.image, "_bulk_add_batch", refuse)
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: unhandled.append(context))
+    try:
+        with pytest.raises(BlobflowError, match="registration refused"):
+            await _all(upload_blob(api, ds, blob.tar, annotations=load))
+    finally:
+        loop.set_exception_handler(None)
+    assert started and unhandled == []
