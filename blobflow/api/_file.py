@@ -6,14 +6,14 @@ import asyncio
 import hashlib
 import os
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from blobflow._errors import IntegrityError
 from blobflow.api._models import FileInfo, file_info
 from blobflow.api._progress import Progress, ProgressCallback
-from blobflow.api._transport import DownloadResult
+from blobflow.api._transport import BodyFactory, DownloadResult
 
 if TYPE_CHECKING:
     from blobflow.api._api import Api
@@ -30,6 +30,16 @@ def file_sha256_b64(path: str | os.PathLike[str], chunk: int = 4 * 1024 * 1024) 
         while data := f.read(chunk):
             h.update(data)
     return base64.standard_b64encode(h.digest()).decode("ascii")
+
+
+def _checked_info(data: Any, dst: str, local: str | None, src: str) -> FileInfo:
+    """The uploaded file's info; IntegrityError if its hash is not the local one."""
+    if isinstance(data, list):
+        data = data[0] if data else {}
+    info = file_info(data or {})
+    if local is not None and info.hash is not None and info.hash != local:
+        raise IntegrityError(f"Team Files {dst}: server hash {info.hash} != local {local} of {src}")
+    return info
 
 
 class FileApi:
@@ -62,14 +72,24 @@ class FileApi:
             local, data = await asyncio.gather(asyncio.to_thread(file_sha256_b64, src), upload)
         else:
             local, data = None, await upload
-        if isinstance(data, list):
-            data = data[0] if data else {}
-        info = file_info(data or {})
-        if local is not None and info.hash is not None and info.hash != local:
-            raise IntegrityError(
-                f"Team Files {dst}: server hash {info.hash} != local {local} of {src}"
-            )
-        return info
+        return _checked_info(data, dst, local, os.fspath(src))
+
+    async def upload_stream(
+        self,
+        team_id: int,
+        body: BodyFactory,
+        dst: str,
+        *,
+        sha256: Callable[[], str] | None = None,
+    ) -> FileInfo:
+        """Stream a body of unknown length to Team Files ``dst`` (chunked, as the SDK sends
+        files). ``body()`` is called once per attempt and must start from the first byte;
+        ``sha256()``, asked once the upload is done, is compared with the server's ``hash``.
+        """
+        data = await self._api.transport.upload(
+            "file-storage.upload", body, params={"teamId": team_id, "path": dst}
+        )
+        return _checked_info(data, dst, sha256() if sha256 is not None else None, "the stream")
 
     async def upload_bulk(
         self,

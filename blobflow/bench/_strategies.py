@@ -100,15 +100,17 @@ async def upload_blob(job: Job) -> int | None:
 
 
 async def upload_quick(job: Job) -> int | None:
-    """``quick_import``: upload, registration and annotations pipelined (it sets the meta)."""
+    """``quick_import`` from the loose images: packing, upload, registration and annotations
+    pipelined (the blob streams to Team Files while it is packed; it sets the meta)."""
     from blobflow.project import quick_import_async
 
-    tar, pkl = await _pack(job)
+    tar = Path(job.work_dir) / f"{job.name}.tar"
     async with Api(job.server, job.token) as api:
         project, dataset = await _project(api, job, set_meta=False)
         await quick_import_async(
-            api, dataset, tar, pkl, job.ann_dir, project_meta=await _meta(job), progress=False
-        )
+            api, dataset, tar, anns=job.ann_dir, project_meta=await _meta(job), progress=False,
+            images_dir=job.img_dir,
+        )  # fmt: skip
         return project.id
 
 

@@ -273,13 +273,18 @@ async def upload_blob(
     conflict_resolution: ConflictResolution | None = "skip",
     progress_cb: ProgressCallback = None,
     bytes_progress_cb: ProgressCallback = None,
+    images_dir: str | os.PathLike[str] | None = None,
 ) -> AsyncIterator[list[ImageInfo]]:
     """The whole blob upload: files to Team Files, registration, annotations; yields batches.
 
     ``conflict_resolution`` defaults to ``skip`` so a re-run never duplicates images (the
     existing ones are returned in place). ``progress_cb`` counts images, ``bytes_progress_cb``
-    bytes sent to Team Files.
+    bytes sent to Team Files. With ``images_dir`` the blob is first packed from that folder
+    into ``tar_path`` (and ``<stem>_offsets.pkl`` beside it) while it uploads.
     """
+    if images_dir is not None and offsets_path is not None:
+        raise ValueError("with images_dir the offsets are written beside the tar, as "
+                         "<tar stem>_offsets.pkl: offsets_path must be None")
     ds = await api.dataset.resolve(dataset)
     assert ds.team_id is not None or ds.project_id is not None
     team_id = ds.team_id
@@ -289,9 +294,16 @@ async def upload_blob(
     if team_id is None:
         raise BlobflowError(f"cannot tell the team of dataset {ds.id}")
     offsets = Path(offsets_path) if offsets_path else None
-    files = await upload_blob_files(
-        api, team_id, tar_path, offsets, team_dir=team_dir, progress_cb=bytes_progress_cb
-    )
+    if images_dir is not None:
+        from blobflow.engine._pack_upload import pack_and_upload_blob_files  # imports this
+
+        files = await pack_and_upload_blob_files(
+            api, team_id, images_dir, tar_path, team_dir=team_dir, progress_cb=bytes_progress_cb
+        )
+    else:
+        files = await upload_blob_files(
+            api, team_id, tar_path, offsets, team_dir=team_dir, progress_cb=bytes_progress_cb
+        )
     assert files.blob.id is not None
     local_offsets = offsets or Path(tar_path).with_name(Path(tar_path).stem + "_offsets.pkl")
     async for infos in register_offsets(

@@ -104,6 +104,7 @@ async def quick_import_async(
     conflict_resolution: Any = "skip",
     progress: bool = True,
     on_batch: Callable[[list[ImageInfo]], Any] | None = None,
+    images_dir: str | os.PathLike[str] | None = None,
 ) -> QuickImportResult:
     """Import a blob into ``dataset``; returns how many images were registered.
 
@@ -113,26 +114,38 @@ async def quick_import_async(
     ``conflict_resolution="skip"`` makes a re-run keep the images already registered.
     ``on_batch`` receives each registered batch of ImageInfo (up to 10,000, offsets order);
     nothing else keeps them, so memory does not grow with the number of images.
+
+    With ``images_dir`` (a folder of images) the blob is packed from it into ``blob_path``, and
+    its ``<stem>_offsets.pkl`` beside it, while the blob uploads: one step from loose images.
+    Both files are kept (under their final names only when complete); ``offsets_path`` must
+    then be None.
     """
     tar = Path(blob_path)
     pkl = Path(offsets_path) if offsets_path else tar.with_name(tar.stem + OFFSETS_PKL_SUFFIX)
-    for path in (tar, pkl):
-        if not await asyncio.to_thread(path.is_file):
-            raise ProjectError(f"file not found: {path}")
+    if images_dir is not None:
+        if offsets_path is not None:
+            raise ProjectError("with images_dir the offsets are written beside the blob")
+        if not await asyncio.to_thread(os.path.isdir, images_dir):
+            raise ProjectError(f"image folder not found: {images_dir}")
+    else:
+        for path in (tar, pkl):
+            if not await asyncio.to_thread(path.is_file):
+                raise ProjectError(f"file not found: {path}")
     ds = await api.dataset.resolve(dataset)
     assert ds.id is not None
     if project_meta is not None and ds.project_id is not None:
         await api.project.update_meta(ds.project_id, dict(project_meta))
     source = await _loader(anns)
-    size = (await asyncio.to_thread(os.stat, tar)).st_size
+    size = None if images_dir is not None else (await asyncio.to_thread(os.stat, tar)).st_size
     bytes_bar = bar("Uploading blob", size, enabled=progress, unit="B")
     items_bar = bar("Registering images", None, enabled=progress)
     count = 0
     try:
         with gc_paused(api.config.pause_gc):
             async for batch in upload_blob(
-                api, ds, tar, pkl, annotations=source, conflict_resolution=conflict_resolution,
-                progress_cb=items_bar, bytes_progress_cb=bytes_bar,
+                api, ds, tar, None if images_dir is not None else pkl, annotations=source,
+                conflict_resolution=conflict_resolution, progress_cb=items_bar,
+                bytes_progress_cb=bytes_bar, images_dir=images_dir,
             ):  # fmt: skip
                 count += len(batch)
                 if on_batch is not None:
@@ -154,6 +167,7 @@ def quick_import(
     token: str | None = None,
     progress: bool = True,
     on_batch: Callable[[list[ImageInfo]], Any] | None = None,
+    images_dir: str | os.PathLike[str] | None = None,
 ) -> QuickImportResult:
     """Synchronous :func:`quick_import_async` for scripts (an address creates its own Api)."""
     from blobflow.api import Api
@@ -162,12 +176,12 @@ def quick_import(
         if not isinstance(api_or_address, str):
             return await quick_import_async(
                 api_or_address, dataset, blob_path, offsets_path, anns, project_meta,
-                progress=progress, on_batch=on_batch,
+                progress=progress, on_batch=on_batch, images_dir=images_dir,
             )  # fmt: skip
         async with Api(api_or_address, token) as api:
             return await quick_import_async(
                 api, dataset, blob_path, offsets_path, anns, project_meta,
-                progress=progress, on_batch=on_batch,
+                progress=progress, on_batch=on_batch, images_dir=images_dir,
             )  # fmt: skip
 
     return run_sync(go)

@@ -379,6 +379,38 @@ async def test_quick_import_missing_files_are_clear(server: Any, tmp_path: Path)
     async with Api(server.address, server.token) as api:
         with pytest.raises(ProjectError, match="not found"):
             await quick_import_async(api, 1, tmp_path / "nope.tar", progress=False)
+        with pytest.raises(ProjectError, match="image folder not found"):
+            await quick_import_async(
+                api, 1, tmp_path / "b.tar", progress=False, images_dir=tmp_path / "nope"
+            )
+        with pytest.raises(ProjectError, match="offsets are written beside the blob"):
+            await quick_import_async(
+                api, 1, tmp_path / "b.tar", tmp_path / "x.pkl", images_dir=tmp_path
+            )
+
+
+async def test_quick_import_from_loose_images(
+    server: Any, quick_blob: Any, tmp_path: Path
+) -> None:
+    """``images_dir``: the blob is packed while it uploads; the same result as from a tar."""
+    images, ref_tar, _, anns_dir = quick_blob
+    tar = tmp_path / "packed" / "quick.tar"
+    await asyncio.to_thread(tar.parent.mkdir)
+    async with Api(server.address, server.token) as api:
+        proj = await api.project.create(server.workspace_id, "loose")
+        assert proj.id is not None
+        ds = await api.dataset.create(proj.id, "ds")
+        res = await quick_import_async(
+            api, ds, tar, anns=anns_dir, project_meta=META, progress=False,
+            images_dir=tmp_path / "imgs",
+        )  # fmt: skip
+        assert res.images == 12
+        dest = tmp_path / "down"
+        await download_fast_async(api, proj.id, dest, progress=False)
+    assert tar.read_bytes() == ref_tar.read_bytes()
+    assert await asyncio.to_thread(_read_all, dest) == {"ds": images}
+    boxes = await asyncio.to_thread(_boxes, dest)
+    assert boxes["ds/q_0003.png"] == [_box(3)["points"]["exterior"]]
 
 
 def _corrupt_same_size(path: Path) -> None:
