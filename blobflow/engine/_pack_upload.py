@@ -16,6 +16,7 @@ computed from the written chunks in the packer's writer thread, never on the eve
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import hashlib
 import os
@@ -96,8 +97,6 @@ class TarStream:
             self._cond.notify_all()
 
     def sha256(self) -> str:
-        import base64
-
         return base64.standard_b64encode(self._digest.digest()).decode("ascii")
 
     # -- the upload's side ------------------------------------------------------------------

@@ -299,7 +299,10 @@ def _cmd_import_blob(args: argparse.Namespace) -> int:
     from blobflow.project._quick_import import quick_import_async
 
     tar = Path(args.tar)
-    if not tar.is_file():
+    if args.images is not None:
+        if args.offsets is not None:
+            raise ProjectError("--images packs TAR and writes its offsets beside it: no --offsets")
+    elif not tar.is_file():
         raise ProjectError(f"file not found: {tar}")
     if args.anns is not None and not Path(args.anns).is_dir():
         raise ProjectError(f"annotation folder not found: {args.anns}")
@@ -312,12 +315,15 @@ def _cmd_import_blob(args: argparse.Namespace) -> int:
         try:
             offsets = Path(args.offsets) if args.offsets else None
             beside = tar.with_name(tar.stem + OFFSETS_PKL_SUFFIX)
-            if offsets is None and not await asyncio.to_thread(beside.is_file):
+            if args.images is None and offsets is None and not await asyncio.to_thread(
+                beside.is_file
+            ):
                 tmp = await asyncio.to_thread(tempfile.mkdtemp, prefix="blobflow-offsets-")
                 offsets = Path(await asyncio.to_thread(save_blob_offsets_pkl, str(tar), tmp))
             res = await quick_import_async(
-                api, args.dataset, tar, offsets, args.anns, meta, progress=_bars(args)
-            )
+                api, args.dataset, tar, offsets, args.anns, meta, progress=_bars(args),
+                images_dir=args.images,
+            )  # fmt: skip
         finally:
             if tmp is not None:
                 await asyncio.to_thread(shutil.rmtree, tmp, True)
@@ -366,9 +372,14 @@ def add_transfer_commands(sub: Any) -> None:
         "import-blob",
         help="import an existing blob .tar (+ offsets, annotations) into a dataset",
         description="Upload TAR and its offsets to Team Files, register its images by offsets "
-        "and upload their annotations, pipelined (the SDK's quick_import).",
+        "and upload their annotations, pipelined (the SDK's quick_import). With --images, TAR "
+        "is first packed from that folder while it uploads.",
     )
     p.add_argument("tar", metavar="TAR")
+    p.add_argument(
+        "--images", metavar="DIR",
+        help="pack this image folder into TAR (+ offsets beside it) while uploading it",
+    )  # fmt: skip
     p.add_argument("--dataset", type=int, required=True, metavar="ID", help="dataset id")
     p.add_argument(
         "--offsets", metavar="PKL",

@@ -140,6 +140,28 @@ def test_import_blob(live: Any, tmp_path: Path, capsys: pytest.CaptureFixture[st
         assert {n: ds.get_img_bytes(n) for n in ds.get_items_names()} == images
 
 
+def test_import_blob_packs_a_folder_while_uploading(
+    live: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from blobflow.project import Project
+
+    images = make_image_folder(tmp_path / "imgs", 9, "lv")
+    project_id, ds_id = asyncio.run(_make_dataset(live))
+    res = _json_run(capsys, "import-blob", "new.tar", "--dataset", str(ds_id), "--images", "imgs")
+    assert res["images"] == 9
+    assert {"new.tar", "new_offsets.pkl"} <= set(os.listdir(tmp_path))
+    down = _json_run(capsys, "download", str(project_id), "o")
+    assert down["images"] == 9
+    with Project(tmp_path / "o") as project:
+        ds = project.datasets[0]
+        assert {n: ds.get_img_bytes(n) for n in ds.get_items_names()} == images
+    code, err = _error_run(
+        capsys, "import-blob", "new.tar", "--dataset", str(ds_id), "--images", "imgs",
+        "--offsets", "new_offsets.pkl",
+    )  # fmt: skip
+    assert code != 0 and "no --offsets" in err
+
+
 async def _make_dataset(live: Any) -> tuple[int, int]:
     from blobflow.api import Api
 
