@@ -33,8 +33,7 @@ from blobflow.blob._pickle import write_streams
 from blobflow.engine._files import batched, extract_ranges, write_file_atomic
 from blobflow.engine._writer import FileWriter, open_file_writer
 from blobflow.project._errors import ProjectError
-from blobflow.project._local import Dataset, OpenMode, Project
-from blobflow.project._local import _json_bytes as json_bytes
+from blobflow.project._local import Dataset, OpenMode, Project, json_bytes
 from blobflow.project._progress import bar, run_sync
 from blobflow.project._readme import create_blob_readme
 

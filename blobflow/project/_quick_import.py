@@ -20,7 +20,7 @@ from blobflow.blob import OFFSETS_PKL_SUFFIX
 from blobflow.engine._files import read_files
 from blobflow.engine._upload import upload_blob
 from blobflow.project._errors import ProjectError
-from blobflow.project._local import parse_json
+from blobflow.project._local import parse_annotation
 from blobflow.project._progress import bar, run_sync
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ async def _read_anns(names: list[str], paths: _AnnPaths) -> list[dict[str, Any]]
     except FileNotFoundError:
         gone = await asyncio.to_thread(_missing, names, paths)
         raise ProjectError(f"no annotation file for images {gone[:5]}") from None
-    return [parse_json(raw, path) for path, raw in zip(paths, raws, strict=True)]
+    return [parse_annotation(raw, path) for path, raw in zip(paths, raws, strict=True)]
 
 
 async def _loader(anns: Annotations | None) -> Any:

@@ -478,3 +478,19 @@ async def test_quick_import_missing_annotation_file_is_named(server: Any, quick_
         ds = await api.dataset.create(proj.id, "ds")
         with pytest.raises(ProjectError, match=f"no annotation file for images.*{gone}"):
             await quick_import_async(api, ds, tar, pkl, anns_dir, META, progress=False)
+
+
+@pytest.mark.parametrize("content", [b"[1, 2]", b'{"objects": [', b""])
+async def test_quick_import_bad_annotation_file_is_named(
+    server: Any, quick_blob: Any, content: bytes
+) -> None:
+    """Not valid JSON, or not an object: stopped on the client, naming the file."""
+    images, tar, pkl, anns_dir = quick_blob
+    bad = anns_dir / f"{sorted(images)[3]}.json"
+    await asyncio.to_thread(bad.write_bytes, content)
+    async with Api(server.address, server.token) as api:
+        proj = await api.project.create(server.workspace_id, "quick-bad")
+        assert proj.id is not None
+        ds = await api.dataset.create(proj.id, "ds")
+        with pytest.raises(ProjectError, match=f"{bad.name}: (not valid JSON|an annotation)"):
+            await quick_import_async(api, ds, tar, pkl, anns_dir, META, progress=False)
