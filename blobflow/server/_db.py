@@ -73,6 +73,7 @@ CREATE TABLE IF NOT EXISTS images(
     meta TEXT, created_by INTEGER, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
     UNIQUE(dataset_id, name));
 CREATE INDEX IF NOT EXISTS images_object ON images(object_id);
+CREATE INDEX IF NOT EXISTS images_dataset ON images(dataset_id);
 CREATE TABLE IF NOT EXISTS annotations(
     image_id INTEGER PRIMARY KEY REFERENCES images(id) ON DELETE CASCADE, data TEXT NOT NULL,
     created_at TEXT NOT NULL, updated_at TEXT NOT NULL, objects INTEGER NOT NULL DEFAULT 0);

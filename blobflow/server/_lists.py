@@ -13,7 +13,7 @@ from blobflow.server._context import ServerConfig
 from blobflow.server._errors import BadRequest
 from blobflow.server._validate import Body, as_dict, as_str
 
-__all__ = ["filter_sql", "page_of", "page_result", "order_sql", "fetch_page"]
+__all__ = ["filter_sql", "page_of", "page_result", "order_sql", "fetch_page", "page_ids_sql"]
 
 _SORTABLE = {"id": "id", "name": "name", "createdAt": "created_at", "updatedAt": "updated_at"}
 
@@ -91,8 +91,16 @@ def fetch_page(
     """
     total: int = conn.execute(f"SELECT count(*) FROM {table}" + cond, params).fetchone()[0]
     key = f"{table.split()[-1]}.id"
-    page = f"SELECT {key} FROM {table}{cond} ORDER BY {order} LIMIT ? OFFSET ?"
     rows = conn.execute(
-        f"{select} WHERE {key} IN ({page}) ORDER BY {order}", [*params, per_page, offset]
+        f"{select} WHERE {key} IN ({page_ids_sql(table, cond, order)}) ORDER BY {order}",
+        [*params, per_page, offset],
     ).fetchall()
     return total, rows
+
+
+def page_ids_sql(table: str, cond: str, order: str) -> str:
+    """The ids of one page (``LIMIT ? OFFSET ?``). Ordered by id within a dataset it walks the
+    ``images_dataset`` index: without it SQLite sorted the whole dataset's ids for every page
+    (30 sorts of 30,000 ids to list 30,000 images, 1,000 sorts of a million ids to list a
+    million)."""
+    return f"SELECT {table.split()[-1]}.id FROM {table}{cond} ORDER BY {order} LIMIT ? OFFSET ?"

@@ -88,3 +88,15 @@ def test_an_older_data_dir_gains_the_annotation_object_count(tmp_path: Path) -> 
     assert [tuple(r) for r in counts] == [(1, 2), (2, 0)]
     conn.close()
     connect(path).close()  # a second start finds nothing to migrate
+
+
+def test_image_pages_walk_an_index_instead_of_sorting(tmp_path: Path) -> None:
+    """Listing a dataset page by page must not sort all its ids for every page."""
+    from blobflow.server._db import connect
+    from blobflow.server._lists import page_ids_sql
+
+    conn = connect(tmp_path / "db.sqlite3")
+    sql = page_ids_sql("images i", " WHERE i.dataset_id = ? AND 1", "i.id ASC, i.id ASC")
+    plan = " | ".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", [1, 1000, 29000]))
+    assert "images_dataset" in plan and "TEMP B-TREE" not in plan, plan
+    conn.close()
