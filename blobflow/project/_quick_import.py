@@ -127,6 +127,8 @@ async def quick_import_async(
             raise ProjectError("with images_dir the offsets are written beside the blob")
         if not await asyncio.to_thread(os.path.isdir, images_dir):
             raise ProjectError(f"image folder not found: {images_dir}")
+        if not await asyncio.to_thread(tar.parent.is_dir):
+            raise ProjectError(f"folder for the blob not found: {tar.parent}")
     else:
         for path in (tar, pkl):
             if not await asyncio.to_thread(path.is_file):

@@ -383,6 +383,10 @@ async def test_quick_import_missing_files_are_clear(server: Any, tmp_path: Path)
             await quick_import_async(
                 api, 1, tmp_path / "b.tar", progress=False, images_dir=tmp_path / "nope"
             )
+        with pytest.raises(ProjectError, match="folder for the blob not found"):
+            await quick_import_async(
+                api, 1, tmp_path / "no" / "b.tar", progress=False, images_dir=tmp_path
+            )
         with pytest.raises(ProjectError, match="offsets are written beside the blob"):
             await quick_import_async(
                 api, 1, tmp_path / "b.tar", tmp_path / "x.pkl", images_dir=tmp_path
