@@ -6,6 +6,7 @@ import asyncio
 import gc
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -472,29 +473,29 @@ async def test_download_rerun_drops_images_removed_on_server(
     assert not (dest / "plain" / "ann" / "p_1.png.json").exists()
 
 
-async def test_quick_import_missing_annotation_file_is_named(server: Any, quick_blob: Any) -> None:
-    images, tar, pkl, anns_dir = quick_blob
-    gone = sorted(images)[5]
-    (anns_dir / f"{gone}.json").unlink()
-    async with Api(server.address, server.token) as api:
-        proj = await api.project.create(server.workspace_id, "quick-missing")
-        assert proj.id is not None
-        ds = await api.dataset.create(proj.id, "ds")
-        with pytest.raises(ProjectError, match=f"no annotation file for images.*{gone}"):
-            await quick_import_async(api, ds, tar, pkl, anns_dir, META, progress=False)
-
-
-@pytest.mark.parametrize("content", [b"[1, 2]", b'{"objects": [', b""])
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        (None, "no annotation file for images.*{name}"),
+        (b"[1, 2]", "{name}.json: an annotation must be a JSON object"),
+        (b'{"objects": [', "{name}.json: not valid JSON"),
+        (b"", "{name}.json: not valid JSON"),
+    ],
+)
 async def test_quick_import_bad_annotation_file_is_named(
-    server: Any, quick_blob: Any, content: bytes
+    server: Any, quick_blob: Any, content: bytes | None, error: str
 ) -> None:
-    """Not valid JSON, or not an object: stopped on the client, naming the file."""
+    """Missing, not valid JSON, or not an object: stopped on the client, naming the file."""
     images, tar, pkl, anns_dir = quick_blob
-    bad = anns_dir / f"{sorted(images)[3]}.json"
-    await asyncio.to_thread(bad.write_bytes, content)
+    name = sorted(images)[3]
+    bad = anns_dir / f"{name}.json"
+    if content is None:
+        await asyncio.to_thread(bad.unlink)
+    else:
+        await asyncio.to_thread(bad.write_bytes, content)
     async with Api(server.address, server.token) as api:
         proj = await api.project.create(server.workspace_id, "quick-bad")
         assert proj.id is not None
         ds = await api.dataset.create(proj.id, "ds")
-        with pytest.raises(ProjectError, match=f"{bad.name}: (not valid JSON|an annotation)"):
+        with pytest.raises(ProjectError, match=error.format(name=re.escape(name))):
             await quick_import_async(api, ds, tar, pkl, anns_dir, META, progress=False)
