@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import hypothesis  # noqa: F401  (see below)
+import hypothesis  # imported early: see below
 import pytest
 from blockbuster import blockbuster_ctx
 
@@ -21,6 +21,14 @@ from blockbuster import blockbuster_ctx
 # CPython 3.11.7 that late import, deep in pluggy's stack, trips gh-106905 (fixed in 3.11.8):
 # "SystemError: AST constructor recursion depth mismatch" after every test of a partial run
 # (tests/project tests/cli) passed. Importing it here, at the top of the stack, avoids it.
+
+# Property tests check results, not speed: on a shared 2-core machine (and in CI) example
+# generation and runs can be slow, which hypothesis's deadline and too_slow check report as
+# failures. One profile for every @given test.
+hypothesis.settings.register_profile(
+    "blobflow", deadline=None, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+hypothesis.settings.load_profile("blobflow")
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SDK_FIXTURES = SHARED / "fixtures" / "sdk"

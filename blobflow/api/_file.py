@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from blobflow._errors import IntegrityError
 from blobflow.api._models import FileInfo, file_info
 from blobflow.api._progress import Progress, ProgressCallback
-from blobflow.api._transport import BodyFactory, DownloadResult
+from blobflow.api._transport import BodyFactory, DownloadResult, b64_digest
 
 if TYPE_CHECKING:
     from blobflow.api._api import Api
@@ -23,13 +23,11 @@ __all__ = ["FileApi", "file_sha256_b64"]
 
 def file_sha256_b64(path: str | os.PathLike[str], chunk: int = 4 * 1024 * 1024) -> str:
     """base64(sha256(file)) (sync; run it in a thread)."""
-    import base64
-
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while data := f.read(chunk):
             h.update(data)
-    return base64.standard_b64encode(h.digest()).decode("ascii")
+    return b64_digest(h.digest())
 
 
 def _checked_info(data: Any, dst: str, local: str | None, src: str) -> FileInfo:

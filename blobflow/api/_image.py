@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import os
 import posixpath
 import re
@@ -20,7 +18,7 @@ from blobflow._gc import gc_paused
 from blobflow.api._errors import ApiError, ConflictError, NotFoundError
 from blobflow.api._models import DatasetInfo, FileInfo, ImageInfo, image_info
 from blobflow.api._progress import Progress, ProgressCallback
-from blobflow.api._transport import DownloadResult
+from blobflow.api._transport import DownloadResult, b64_sha256
 from blobflow.engine._files import batched, read_files, write_files
 
 if TYPE_CHECKING:
@@ -73,7 +71,7 @@ def _hash_files(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
     out = []
     for p in paths:
         with open(p, "rb") as f:
-            out.append(base64.standard_b64encode(hashlib.sha256(f.read()).digest()).decode())
+            out.append(b64_sha256(f.read()))
     return out
 
 

@@ -34,6 +34,9 @@ __all__ = [
     "BodyFactory",
     "UploadSource",
     "b64_sha256",
+    "b64_digest",
+    "BodyCounter",
+    "file_body",
 ]
 
 T = TypeVar("T")
@@ -50,9 +53,14 @@ _AGENT_NOT_READY = (
 )
 
 
+def b64_digest(digest: bytes) -> str:
+    """The platform's hash convention for a sha256 digest: base64 of it, 44 characters."""
+    return base64.standard_b64encode(digest).decode("ascii")
+
+
 def b64_sha256(data: bytes) -> str:
-    """The platform's hash convention: base64(sha256(bytes)), 44 characters."""
-    return base64.standard_b64encode(hashlib.sha256(data).digest()).decode("ascii")
+    """The platform's hash of ``data``: base64(sha256(bytes))."""
+    return b64_digest(hashlib.sha256(data).digest())
 
 
 @dataclass(frozen=True)
@@ -300,12 +308,12 @@ class HttpTransport:
             chunk = self.config.chunk_size
 
             def factory() -> Any:
-                return _file_body(path, chunk, counter)
+                return file_body(path, chunk, counter)
 
         else:
             factory = source
 
-        counter = _Counter(progress)
+        counter = BodyCounter(progress)
 
         async def attempt(n: int) -> Any:
             counter.start()
@@ -411,7 +419,7 @@ class HttpTransport:
         await state.verify(f, dest)
 
 
-class _Counter:
+class BodyCounter:
     """Per-attempt byte count of an upload body, so a failed attempt is rewound."""
 
     __slots__ = ("progress", "sent")
@@ -432,7 +440,7 @@ class _Counter:
         self.sent = 0
 
 
-async def _file_body(path: Path, chunk: int, counter: _Counter) -> AsyncIterator[bytes]:
+async def file_body(path: Path, chunk: int, counter: BodyCounter) -> AsyncIterator[bytes]:
     async with aiofiles.open(path, "rb") as f:
         while True:
             data = await f.read(chunk)
@@ -474,7 +482,7 @@ class _Stream:
         self.hasher = hashlib.sha256()
 
     def digest(self) -> str:
-        return base64.standard_b64encode(self.hasher.digest()).decode("ascii")
+        return b64_digest(self.hasher.digest())
 
     async def verify(self, f: BinaryIO, dest: Path) -> None:
         if self.total is not None and self.written < self.total:

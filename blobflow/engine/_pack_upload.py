@@ -16,7 +16,6 @@ computed from the written chunks in the packer's writer thread, never on the eve
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
 import hashlib
 import os
@@ -26,10 +25,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import aiofiles
-
 from blobflow._errors import BlobflowError
 from blobflow.api._progress import Progress, ProgressCallback
+from blobflow.api._transport import BodyCounter, b64_digest, file_body
 from blobflow.blob import OFFSETS_PKL_SUFFIX, archive_directory_parts
 from blobflow.engine._upload import BlobUpload
 
@@ -56,7 +54,6 @@ class TarStream:
 
     def __init__(self, tar_path: Path, progress: Progress) -> None:
         self.tar_path = tar_path
-        self._progress = progress
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
         self._cond = threading.Condition()
@@ -67,7 +64,7 @@ class TarStream:
         self._pack_error: BaseException | None = None
         self._digest = hashlib.sha256()
         self._attempts = 0
-        self._sent = 0  # bytes the current attempt has counted
+        self._counter = BodyCounter(progress)  # bytes of the current attempt
 
     # -- the packer's side (writer thread) ----------------------------------------------
     def write(self, chunk: bytes) -> None:
@@ -97,23 +94,17 @@ class TarStream:
             self._cond.notify_all()
 
     def sha256(self) -> str:
-        return base64.standard_b64encode(self._digest.digest()).decode("ascii")
+        return b64_digest(self._digest.digest())
 
     # -- the upload's side ------------------------------------------------------------------
     def body(self) -> AsyncIterator[bytes]:
         """A fresh body from the first byte; what an earlier attempt counted is rewound."""
         self._attempts += 1
-        self._progress.rewind(self._sent)
-        self._sent = 0
+        self._counter.rewind()
         if self._attempts == 1:
             return self._live_chunks()
         self.stop(abort=False)
         return self._file_chunks()
-
-    def _count(self, chunk: bytes) -> bytes:
-        self._sent += len(chunk)
-        self._progress.advance(len(chunk))
-        return chunk
 
     async def _live_chunks(self) -> AsyncIterator[bytes]:
         while True:
@@ -125,15 +116,15 @@ class TarStream:
             with self._cond:
                 self._waiting -= 1
                 self._cond.notify()
-            yield self._count(item)
+            self._counter.add(len(item))
+            yield item
 
     async def _file_chunks(self) -> AsyncIterator[bytes]:
         await self._packed.wait()
         if self._pack_error is not None:
             raise BlobflowError(f"packing {self.tar_path} failed") from self._pack_error
-        async with aiofiles.open(self.tar_path, "rb") as f:
-            while data := await f.read(_FILE_CHUNK):
-                yield self._count(data)
+        async for data in file_body(self.tar_path, _FILE_CHUNK, self._counter):
+            yield data
 
 
 async def pack_and_upload_blob_files(

@@ -90,9 +90,9 @@ def fetch_page(
     which made the last page of 30,000 images 7x slower than the first.
     """
     total: int = conn.execute(f"SELECT count(*) FROM {table}" + cond, params).fetchone()[0]
-    key = f"{table.split()[-1]}.id"
+    page = page_ids_sql(table, cond, order)
     rows = conn.execute(
-        f"{select} WHERE {key} IN ({page_ids_sql(table, cond, order)}) ORDER BY {order}",
+        f"{select} WHERE {_id_column(table)} IN ({page}) ORDER BY {order}",
         [*params, per_page, offset],
     ).fetchall()
     return total, rows
@@ -103,4 +103,9 @@ def page_ids_sql(table: str, cond: str, order: str) -> str:
     ``images_dataset`` index: without it SQLite sorted the whole dataset's ids for every page
     (30 sorts of 30,000 ids to list 30,000 images, 1,000 sorts of a million ids to list a
     million)."""
-    return f"SELECT {table.split()[-1]}.id FROM {table}{cond} ORDER BY {order} LIMIT ? OFFSET ?"
+    return f"SELECT {_id_column(table)} FROM {table}{cond} ORDER BY {order} LIMIT ? OFFSET ?"
+
+
+def _id_column(table: str) -> str:
+    """``images i`` -> ``i.id``: the id column under the table's alias (or its name)."""
+    return f"{table.split()[-1]}.id"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import threading
 from pathlib import Path
@@ -14,7 +13,7 @@ from engine_helpers import FAST, Faults
 
 import blobflow.engine._pack_upload as pack_upload
 from blobflow._errors import BlobflowError, BlobFormatError
-from blobflow.api import Api, ApiError, DatasetInfo, ImageInfo, ProjectInfo
+from blobflow.api import Api, ApiError, DatasetInfo, ImageInfo, ProjectInfo, b64_sha256
 from blobflow.api._progress import Progress
 from blobflow.blob import archive_directory
 from blobflow.engine import upload_blob
@@ -27,12 +26,6 @@ def _images(folder: Path, n: int, size: int = 3000) -> dict[str, bytes]:
     for name, body in data.items():
         (folder / name).write_bytes(body)
     return data
-
-
-def _b64_sha256(path: Path) -> str:
-    import base64
-
-    return base64.standard_b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
 
 
 async def _all(gen: Any) -> list[ImageInfo]:
@@ -64,7 +57,7 @@ async def test_packs_uploads_and_registers_in_one_pass(
     assert sum(sent) == tar.stat().st_size + pkl.stat().st_size
     # Team Files holds the same bytes, and the images read back from the server are the files
     team_tar = await api.file.get_info_by_path(ds.team_id or 1, "/blob-files/b.tar")
-    assert team_tar is not None and team_tar.hash == _b64_sha256(tar)
+    assert team_tar is not None and team_tar.hash == b64_sha256(tar.read_bytes())
     assert ds.id is not None
     some = infos[:5] + infos[-5:]
     got = await api.image.download_bytes(ds.id, [i.id for i in some if i.id is not None])
@@ -91,7 +84,7 @@ async def test_a_failed_live_upload_is_retried_from_the_finished_tar(
     assert sum(sent) == tar.stat().st_size + tar.with_name("b_offsets.pkl").stat().st_size
     async with Api(server.address, server.token, FAST) as direct:
         team_tar = await direct.file.get_info_by_path(ds.team_id or 1, "/blob-files/b.tar")
-        assert team_tar is not None and team_tar.hash == _b64_sha256(tar)
+        assert team_tar is not None and team_tar.hash == b64_sha256(tar.read_bytes())
         assert ds.id is not None
         got = await direct.image.download_bytes(ds.id, [infos[7].id or 0])
     assert got == [data[infos[7].name or ""]]
@@ -160,20 +153,14 @@ async def test_the_stream_holds_at_most_max_chunks(monkeypatch: pytest.MonkeyPat
     stream.finished(None)
     got += [chunk async for chunk in body]
     assert got == [bytes([i]) * 10 for i in range(5)]
-    assert stream.sha256() == _sha_b64(b"".join(got))
+    assert stream.sha256() == b64_sha256(b"".join(got))
 
 
 async def test_a_stopped_stream_lets_the_packer_finish_or_aborts_it() -> None:
     stream = TarStream(Path("unused.tar"), Progress())
     stream.stop(abort=False)  # a retry reads the file: writes are hashed, not queued
     await asyncio.to_thread(stream.write, b"abc")
-    assert stream.sha256() == _sha_b64(b"abc")
+    assert stream.sha256() == b64_sha256(b"abc")
     stream.stop(abort=True)
     with pytest.raises(BlobflowError, match="packing stopped"):
         await asyncio.to_thread(stream.write, b"def")
-
-
-def _sha_b64(data: bytes) -> str:
-    import base64
-
-    return base64.standard_b64encode(hashlib.sha256(data).digest()).decode()

@@ -34,6 +34,15 @@ async def _all(gen: Any) -> list[list[ImageInfo]]:
     return [batch async for batch in gen]
 
 
+async def _assert_each_has_its_annotation(
+    api: Api, ds: DatasetInfo, infos: list[ImageInfo], names: list[str]
+) -> None:
+    """Read back from the server: image i carries ``ann(names[i])``."""
+    assert ds.id is not None
+    got = await api.annotation.download_batch(ds.id, [i.id for i in infos if i.id is not None])
+    assert [a.annotation["description"] for a in got if a.annotation] == names
+
+
 async def _dataset_images(api: Api, ds: DatasetInfo) -> list[ImageInfo]:
     assert ds.id is not None
     return await api.image.get_list(ds.id)
@@ -205,9 +214,7 @@ async def test_annotations_are_loaded_a_chunk_at_a_time(
 
     infos = [i for b in await _all(upload_blob(api, ds, blob.tar, annotations=load)) for i in b]
     assert asked == [7, 7, 7, 7, 2]
-    assert ds.id is not None
-    got = await api.annotation.download_batch(ds.id, [i.id for i in infos if i.id is not None])
-    assert [a.annotation["description"] for a in got if a.annotation] == blob.names
+    await _assert_each_has_its_annotation(api, ds, infos, blob.names)
 
 
 async def test_annotations_load_while_their_batch_registers(
@@ -245,9 +252,7 @@ async def test_annotations_load_while_their_batch_registers(
     monkeypatch.setattr(api.annotation, "upload_jsons", sent)
     infos = [i for b in await _all(upload_blob(api, ds, blob.tar, annotations=load)) for i in b]
     assert events == ["load 10", "registered", "load 10", "sent 10", "load 5", "sent 10", "sent 5"]
-    assert ds.id is not None
-    got = await api.annotation.download_batch(ds.id, [i.id for i in infos if i.id is not None])
-    assert [a.annotation["description"] for a in got if a.annotation] == blob.names
+    await _assert_each_has_its_annotation(api, ds, infos, blob.names)
 
 
 async def test_a_missing_annotation_stops_before_its_batch_registers(
