@@ -10,7 +10,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 # Only what the package needs, so the layer is rebuilt only when the code changes.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY blobflow ./blobflow
 RUN pip install . \
     && useradd --system --uid 10001 --home-dir /data blobflow \

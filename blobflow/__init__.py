@@ -45,7 +45,18 @@ from blobflow.project import (
     upload_project_async,
 )
 
-__version__ = "0.1.0"
+
+def _installed_version() -> str:
+    # The version is written once, in pyproject.toml; the installed metadata carries it.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("blobflow")
+    except PackageNotFoundError:  # imported from a source tree that was never installed
+        return "0+unknown"
+
+
+__version__ = _installed_version()
 
 __all__ = [
     "__version__",
