@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -17,6 +16,7 @@ import blobflow.server._files  # noqa: F401
 import blobflow.server._images  # noqa: F401
 import blobflow.server._projects  # noqa: F401
 from blobflow.server._auth import authenticate
+from blobflow.server._backends import open_backends
 from blobflow.server._context import (
     JSON_METHODS,
     RAW_METHODS,
@@ -26,12 +26,11 @@ from blobflow.server._context import (
     State,
     parse_json,
 )
-from blobflow.server._db import Database, bootstrap
+from blobflow.server._db import bootstrap, stored_paths
 from blobflow.server._errors import ApiError, NotFound
 from blobflow.server._http import RateShaper, json_response, shape_response
-from blobflow.server._storage import Storage
 
-__all__ = ["create_app", "API_PREFIX"]
+__all__ = ["create_app", "sweep_orphans", "API_PREFIX"]
 
 API_PREFIX = "/public/api/v3/"
 log = logging.getLogger("blobflow.server")
@@ -83,6 +82,10 @@ async def _wan(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 async def _healthz(request: web.Request) -> web.Response:
+    """Ready when the database and the object store both answer (else a 503 naming which)."""
+    state = request.app[STATE]
+    await state.db.ping()
+    await state.storage.ping()
     return json_response({"status": "ok"})
 
 
@@ -103,25 +106,24 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
     return json_response(await handler(ctx, data))
 
 
-def _stored_paths(conn: sqlite3.Connection) -> set[str]:
-    return {r[0] for r in conn.execute("SELECT relpath FROM objects UNION ALL"
-                                       " SELECT relpath FROM hash_blobs")}
+async def sweep_orphans(state: State) -> int:
+    """Remove stored files no row refers to (what a crashed node left); returns how many."""
+    known = await state.db.read(stored_paths)
+    removed = await state.storage.sweep(known)
+    if removed:
+        log.warning("removed %d orphaned stored files", removed)
+    return removed
 
 
 async def create_app(config: ServerConfig) -> web.Application:
-    """Open (or create) the data dir and build the app; closing the app closes the store."""
-    storage = Storage(config.data_dir)
-    db = Database(config.data_dir / "blobflow.sqlite3")
+    """Open (or create) the stores and build the app; closing the app closes them."""
+    db, storage = await open_backends(config)
     try:
-        await storage.run(storage.prepare)
-        await db.open()
-        admin = await db.read(bootstrap, config.token)
-        known = await db.read(_stored_paths)
-        if removed := await storage.run(storage.sweep, known):
-            log.warning("removed %d orphaned stored files", removed)
+        admin = await db.write(bootstrap, config.token)
+        await sweep_orphans(State(config, db, storage, admin, None))
     except BaseException:
         await db.close()
-        storage.close()
+        await storage.close()
         raise
     shaper = RateShaper(config.bandwidth_mbps) if config.bandwidth_mbps else None
     state = State(config, db, storage, admin, shaper)
@@ -133,7 +135,7 @@ async def create_app(config: ServerConfig) -> web.Application:
 
     async def close(app: web.Application) -> None:
         await db.close()
-        storage.close()
+        await storage.close()
 
     app.on_cleanup.append(close)
     return app

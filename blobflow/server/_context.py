@@ -14,7 +14,7 @@ from blobflow import _json
 from blobflow.server._db import Database, Tenant
 from blobflow.server._errors import BadRequest, Forbidden, NotFound
 from blobflow.server._http import RateShaper
-from blobflow.server._storage import Storage
+from blobflow.server._storage import BlobStore
 
 __all__ = [
     "ServerConfig",
@@ -42,13 +42,19 @@ class ServerConfig:
     max_upload_bytes: int = 1 << 40
     default_per_page: int = 1000
     max_per_page: int = 20000
+    #: ``postgresql://...`` for PostgreSQL; ``None``: SQLite in the data dir.
+    db_url: str | None = None
+    #: ``s3://bucket/prefix`` for S3-compatible storage; ``None``: files in the data dir.
+    storage_url: str | None = None
+    #: How long start-up waits for the database and the object store to answer.
+    startup_timeout_s: float = 30.0
 
 
 @dataclass
 class State:
     config: ServerConfig
     db: Database
-    storage: Storage
+    storage: BlobStore
     admin: Tenant
     shaper: RateShaper | None
     principals: dict[str, Principal] = field(default_factory=dict)
@@ -75,7 +81,7 @@ class Ctx:
         return self.state.db
 
     @property
-    def storage(self) -> Storage:
+    def storage(self) -> BlobStore:
         return self.state.storage
 
     @property

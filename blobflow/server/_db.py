@@ -1,9 +1,16 @@
-"""SQLite metadata store, confined to one dedicated thread.
+"""The metadata seam (:class:`Database`) and its embedded default, SQLite in one thread.
 
-Every statement runs on a single-thread executor that owns the connection, so the event loop
-never blocks on SQLite and writes are naturally serialised (ids can be assigned up front for
-bulk inserts). The database runs in WAL mode with foreign keys; writers use one
-``BEGIN IMMEDIATE`` transaction per request.
+Handlers hand a database a plain function ``fn(conn, *args)`` that runs statements on a
+connection with the ``sqlite3`` interface (``execute``/``executemany``/``fetchone``/
+``fetchall``/``lastrowid``, rows by name and by position): :meth:`Database.read` runs it
+as is, :meth:`Database.write` inside one transaction that is rolled back on error. The SQL is
+SQLite's; the PostgreSQL backend (``_pg``) rewrites the few SQLite-only forms it uses.
+
+:class:`SqliteDatabase`: every statement runs on a single-thread executor that owns the
+connection, so the event loop never blocks on SQLite and writes are naturally serialised (ids
+can be assigned up front for bulk inserts). The database runs in WAL mode with foreign keys;
+writers use one ``BEGIN IMMEDIATE`` transaction per request. Its schema version is
+``PRAGMA user_version`` (:data:`MIGRATIONS`).
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import sqlite3
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -18,7 +26,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["Database", "Tenant", "now_iso", "connect", "bootstrap", "add_tenant"]
+__all__ = [
+    "Database", "SqliteDatabase", "Tenant", "now_iso", "connect", "bootstrap", "add_tenant",
+    "stored_paths", "in_transaction", "migrate",
+]
 
 T = TypeVar("T")
 
@@ -99,7 +110,7 @@ def now_iso() -> str:
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """Open the database (autocommit; transactions are explicit) and create the schema."""
+    """Open the database (autocommit; transactions are explicit) and migrate its schema."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
@@ -107,20 +118,45 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: bulk inserts of 10,000 rows
-    conn.executescript(SCHEMA)
-    _migrate(conn)
+    migrate(conn)
     return conn
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
-    """Bring a data dir written by an older version up to :data:`SCHEMA`."""
+def _add_annotation_objects(conn: sqlite3.Connection) -> None:
+    """labelsCount used to be computed from the JSON per read."""
     columns = {r[1] for r in conn.execute("PRAGMA table_info(annotations)")}
-    if "objects" not in columns:  # labelsCount used to be computed from the JSON per read
-        conn.execute("BEGIN IMMEDIATE")
+    if "objects" not in columns:
         conn.execute("ALTER TABLE annotations ADD COLUMN objects INTEGER NOT NULL DEFAULT 0")
         conn.execute(
             "UPDATE annotations SET objects = coalesce(json_array_length(data, '$.objects'), 0)"
         )
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+# Version n is MIGRATIONS[n - 1]; PRAGMA user_version is the version a database is at. Each
+# step is idempotent, because a data dir from before the versioning is at 0 with some tables.
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _create_schema,
+    _add_annotation_objects,
+)
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring the database up to the last version, one transaction per step."""
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            step(conn)
+            conn.execute(f"PRAGMA user_version = {number}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
         conn.execute("COMMIT")
 
 
@@ -164,47 +200,64 @@ def _tenant_of_user(conn: sqlite3.Connection, token: str, user_id: int) -> Tenan
 
 def bootstrap(conn: sqlite3.Connection, token: str | None) -> Tenant:
     """First start: create the admin user, its team and workspace. Later starts: register
-    ``token`` (if new) for the admin user. Returns the admin tenant and its token."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        first = conn.execute("SELECT min(id) FROM users").fetchone()[0]
-        if first is None:
-            tenant = _create_tenant(conn, token or secrets.token_urlsafe(32), "admin")
-        else:
-            if token is None:
-                token = conn.execute(
-                    "SELECT token FROM tokens WHERE user_id = ? LIMIT 1", (first,)
-                ).fetchone()[0]
-            owner = conn.execute("SELECT user_id FROM tokens WHERE token = ?", (token,)).fetchone()
-            if owner is None:
-                conn.execute("INSERT INTO tokens(token, user_id) VALUES(?, ?)", (token, first))
-                owner = (first,)
-            tenant = _tenant_of_user(conn, str(token), owner[0])
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return tenant
+    ``token`` (if new) for the admin user. Returns the admin tenant and its token.
+    Run it through :meth:`Database.write` (one transaction)."""
+    first = conn.execute("SELECT min(id) FROM users").fetchone()[0]
+    if first is None:
+        return _create_tenant(conn, token or secrets.token_urlsafe(32), "admin")
+    if token is None:
+        token = conn.execute(
+            "SELECT token FROM tokens WHERE user_id = ? LIMIT 1", (first,)
+        ).fetchone()[0]
+    owner = conn.execute("SELECT user_id FROM tokens WHERE token = ?", (token,)).fetchone()
+    if owner is None:
+        conn.execute("INSERT INTO tokens(token, user_id) VALUES(?, ?)", (token, first))
+        owner = (first,)
+    return _tenant_of_user(conn, str(token), owner[0])
 
 
 def add_tenant(conn: sqlite3.Connection, token: str) -> Tenant:
-    """A new user with its own team and workspace (for isolation tests and multi-user setups)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        owner = conn.execute("SELECT user_id FROM tokens WHERE token = ?", (token,)).fetchone()
-        if owner is not None:
-            tenant = _tenant_of_user(conn, token, owner[0])
-        else:
-            n = conn.execute("SELECT count(*) FROM users").fetchone()[0]
-            tenant = _create_tenant(conn, token, f"user{n + 1}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    return tenant
+    """A new user with its own team and workspace (for isolation tests and multi-user setups).
+    Run it through :meth:`Database.write` (one transaction)."""
+    owner = conn.execute("SELECT user_id FROM tokens WHERE token = ?", (token,)).fetchone()
+    if owner is not None:
+        return _tenant_of_user(conn, token, owner[0])
+    n = conn.execute("SELECT count(*) FROM users").fetchone()[0]
+    return _create_tenant(conn, token, f"user{n + 1}")
 
 
-class Database:
+def stored_paths(conn: sqlite3.Connection) -> set[str]:
+    """Every relative path the store should hold (what :meth:`BlobStore.sweep` keeps)."""
+    return {r[0] for r in conn.execute("SELECT relpath FROM objects UNION ALL"
+                                       " SELECT relpath FROM hash_blobs")}
+
+
+class Database(ABC):
+    """Where the metadata lives; ``fn(conn, *args)`` functions run against it."""
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect and migrate the schema to the current version."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise :class:`~blobflow.server._errors.Unavailable` when the database cannot be
+        used."""
+
+    @abstractmethod
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)``."""
+
+    @abstractmethod
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` in one transaction (rolled back on error); writes from
+        every node are serialised, as SQLite's ``BEGIN IMMEDIATE`` serialises them."""
+
+
+class SqliteDatabase(Database):
     """The connection and the one thread allowed to use it."""
 
     def __init__(self, path: Path) -> None:
@@ -221,6 +274,9 @@ class Database:
             await self._submit(conn.close)
         self._executor.shutdown(wait=False)  # idle by now; joining would block the loop
 
+    async def ping(self) -> None:
+        return None  # a file next to the process: there while the process is
+
     async def _submit(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, partial(fn, *args))
@@ -232,15 +288,13 @@ class Database:
         return self._conn
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(conn, *args)`` on the database thread."""
         return await self._submit(fn, self.conn, *args)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(conn, *args)`` in one ``BEGIN IMMEDIATE`` transaction (rolled back on error)."""
-        return await self._submit(_in_transaction, fn, self.conn, *args)
+        return await self._submit(in_transaction, fn, self.conn, *args)
 
 
-def _in_transaction(fn: Callable[..., T], conn: sqlite3.Connection, *args: Any) -> T:
+def in_transaction(fn: Callable[..., T], conn: sqlite3.Connection, *args: Any) -> T:
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = fn(conn, *args)

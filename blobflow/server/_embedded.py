@@ -35,7 +35,7 @@ class ServerHandle:
         returns ``(team_id, workspace_id)``."""
         if self._app is None:
             raise RuntimeError("the server is not running")
-        tenant = await self._app[STATE].db.read(add_tenant, token)
+        tenant = await self._app[STATE].db.write(add_tenant, token)
         return tenant.team_id, tenant.workspace_id
 
 

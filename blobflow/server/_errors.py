@@ -16,6 +16,7 @@ __all__ = [
     "RequestTooLarge",
     "RangeNotSatisfiable",
     "NonUnique",
+    "Unavailable",
 ]
 
 
@@ -70,3 +71,9 @@ class NonUnique(BadRequest):
                 "errors": [{"name": name, "id": image_id} for name, image_id in conflicts],
             },
         )
+
+
+class Unavailable(ApiError):
+    """The database or the object store cannot be reached: the client retries a 503."""
+
+    status = 503

@@ -16,8 +16,8 @@ from aiohttp import BodyPartReader, web
 from blobflow.server._context import Ctx, json_method, parse_json, raw_method
 from blobflow.server._db import now_iso
 from blobflow.server._errors import BadRequest, NotFound
-from blobflow.server._http import json_response, send_file
-from blobflow.server._storage import TempWriter
+from blobflow.server._http import json_response
+from blobflow.server._storage import Upload
 from blobflow.server._validate import Body, as_int
 
 __all__ = ["clean_path", "file_json", "file_row_by_id", "collect_object", "receive_part",
@@ -135,7 +135,7 @@ def collect_object(conn: sqlite3.Connection, object_id: int) -> list[str]:
 
 
 async def _store(
-    ctx: Ctx, team_id: int, uploads: list[tuple[str, TempWriter]]
+    ctx: Ctx, team_id: int, uploads: list[tuple[str, Upload]]
 ) -> list[dict[str, Any]]:
     """Commit finished uploads as objects, then register them in one transaction."""
     items: list[tuple[str, str, int, str]] = []
@@ -178,7 +178,7 @@ async def multipart_parts(ctx: Ctx) -> AsyncIterator[BodyPartReader]:
         raise BadRequest(f"malformed multipart body: {exc}") from None
 
 
-async def receive_part(ctx: Ctx, part: BodyPartReader) -> TempWriter:
+async def receive_part(ctx: Ctx, part: BodyPartReader) -> Upload:
     writer = await ctx.storage.open_temp(ctx.state.config.max_upload_bytes)
     try:
         while chunk := await part.read_chunk(1 << 20):
@@ -192,7 +192,7 @@ async def receive_part(ctx: Ctx, part: BodyPartReader) -> TempWriter:
 @raw_method("file-storage.bulk.upload")
 async def bulk_upload(ctx: Ctx) -> web.StreamResponse:
     team_id = _query_team(ctx)
-    uploads: list[tuple[str, TempWriter]] = []
+    uploads: list[tuple[str, Upload]] = []
     try:
         name: str | None = None
         directory = "/"
@@ -279,10 +279,6 @@ async def download(ctx: Ctx) -> web.StreamResponse:
         if found is None:
             raise NotFound(f"file {path!r} not found in team {team_id}")
         row = found
-    return await send_file(
-        ctx.request,
-        ctx.storage.abspath(row["relpath"]),
-        row["size"],
-        checksum=row["hash"],
-        shaper=ctx.state.shaper,
+    return await ctx.storage.send(
+        ctx.request, row["relpath"], row["size"], checksum=row["hash"], shaper=ctx.state.shaper
     )

@@ -20,7 +20,7 @@ from blobflow.server._context import Ctx, json_method, parse_json, raw_method
 from blobflow.server._db import now_iso
 from blobflow.server._errors import BadRequest, NonUnique, NotFound
 from blobflow.server._files import collect_object, multipart_parts, receive_part
-from blobflow.server._http import Encoded, json_response, send_bytes, send_file
+from blobflow.server._http import Encoded, json_response, send_bytes
 from blobflow.server._lists import fetch_page, filter_sql, order_sql, page_of, page_result
 from blobflow.server._projects import checked_dataset, checked_project
 from blobflow.server._validate import Body, as_str
@@ -395,8 +395,8 @@ async def download(ctx: Ctx) -> web.StreamResponse:
     image_id = Body(parse_json(await ctx.request.read())).int("id")
     row = (await ctx.db.read(lambda c: checked_images(ctx, c, [image_id])))[0]
     if row["object_id"] is None:  # a whole stored file: zero-copy
-        return await send_file(
-            ctx.request, ctx.storage.abspath(row["hash_relpath"]), row["size"],
+        return await ctx.storage.send(
+            ctx.request, row["hash_relpath"], row["size"],
             checksum=row["hash"], shaper=ctx.state.shaper,
         )
     data, checksum = await ctx.storage.read_hashed(*_image_range(row))
@@ -469,7 +469,7 @@ async def data_download(ctx: Ctx) -> web.StreamResponse:
     row = await ctx.db.read(find)
     if row is None:
         raise NotFound(f"download id {download_id!r} not found in project {project_id}")
-    return await send_file(
-        ctx.request, ctx.storage.abspath(row["relpath"]), row["size"],
+    return await ctx.storage.send(
+        ctx.request, row["relpath"], row["size"],
         checksum=row["hash"], shaper=ctx.state.shaper,
     )

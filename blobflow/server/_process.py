@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from blobflow._errors import BlobflowError
-from blobflow.server._db import add_tenant, connect
+from blobflow.server._db import add_tenant, connect, in_transaction
 
 __all__ = ["ServerProcess"]
 
@@ -198,7 +198,7 @@ class ServerProcess:
         assert self.data_dir is not None
         conn = connect(self.data_dir / "blobflow.sqlite3")
         try:
-            tenant = add_tenant(conn, token)
+            tenant = in_transaction(add_tenant, conn, token)
         finally:
             conn.close()
         return tenant.team_id, tenant.workspace_id

@@ -1,6 +1,12 @@
-"""Bytes on disk: immutable stored objects, written temp + fsync + rename.
+"""Where stored bytes live: the :class:`BlobStore` seam, and its default, files on disk.
 
-Layout under the data dir: ``objects/<xx>/<uuid>`` for Team Files contents (a new object per
+A store keeps immutable objects under relative paths (``objects/<xx>/<uuid>`` for Team Files
+contents, ``images/<xx>/<sha256 hex>`` for content-addressed images). An upload streams into an
+:class:`Upload` and becomes visible under its final path only when committed whole. The
+database records the paths; :meth:`BlobStore.sweep` removes what it does not know.
+
+:class:`LocalStorage`, the embedded default: files written temp + fsync + rename. Layout under
+the data dir: ``objects/<xx>/<uuid>`` for Team Files contents (a new object per
 upload, never modified, so images registered against one keep their bytes when the Team Files
 path is overwritten), ``images/<xx>/<sha256 hex>`` for content-addressed images, and ``tmp/``
 for uploads in flight (emptied at start-up: a crash never leaves a half-written file visible).
@@ -16,16 +22,20 @@ import hashlib
 import os
 import shutil
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+from aiohttp import web
+
 from blobflow._errors import BlobflowError
 from blobflow.server._errors import RequestTooLarge
+from blobflow.server._http import RateShaper, send_file
 
-__all__ = ["Storage", "TempWriter", "b64_sha256"]
+__all__ = ["BlobStore", "Upload", "LocalStorage", "TempWriter", "b64_sha256"]
 
 T = TypeVar("T")
 _FLUSH_BYTES = 4 << 20
@@ -34,6 +44,87 @@ _FLUSH_BYTES = 4 << 20
 def b64_sha256(data: bytes) -> str:
     """The API's hash convention: base64 of the raw sha256 digest."""
     return base64.standard_b64encode(hashlib.sha256(data).digest()).decode()
+
+
+class Upload(ABC):
+    """One upload streaming into a store: ``write`` chunks, then ``commit_*`` or ``abort``.
+
+    ``size`` and ``hash`` (base64 sha256, taken while the bytes stream) are final once the
+    last chunk is written. Nothing is visible under a final path before a commit returns.
+    """
+
+    size: int
+
+    @abstractmethod
+    async def write(self, chunk: bytes) -> None: ...
+
+    @property
+    @abstractmethod
+    def hash(self) -> str: ...
+
+    @abstractmethod
+    async def commit_object(self) -> str:
+        """Make the upload a new immutable object; returns its relative path."""
+
+    @abstractmethod
+    async def commit_content(self) -> str:
+        """Store the upload content-addressed (by sha256); an identical one is kept as is."""
+
+    @abstractmethod
+    async def abort(self) -> None:
+        """Drop the upload (idempotent with a failed commit): nothing of it stays visible."""
+
+
+class BlobStore(ABC):
+    """The stored bytes of one server (or of every node sharing the store)."""
+
+    #: Stored files younger than this are never swept: another node may be between writing
+    #: one and committing its database row.
+    sweep_grace_s: float = 0.0
+
+    @abstractmethod
+    async def prepare(self) -> None:
+        """Make the store ready (create layout, drop half-written uploads)."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise :class:`~blobflow.server._errors.Unavailable` when the store cannot be used."""
+
+    @abstractmethod
+    async def open_temp(self, max_bytes: int) -> Upload:
+        """A new upload of at most ``max_bytes`` (more is a 413)."""
+
+    @abstractmethod
+    async def sweep(self, known: set[str]) -> int:
+        """Remove stored files the database does not know (a crash between storing a file and
+        committing its row leaves such orphans; nothing references them). Returns how many."""
+
+    @abstractmethod
+    async def read_ranges(self, ranges: Sequence[tuple[str, int, int]]) -> list[bytes]:
+        """Many ``(relpath, start, end)`` slices."""
+
+    async def read_hashed(self, relpath: str, start: int, end: int) -> tuple[bytes, str]:
+        """One slice and its base64 sha256."""
+        data = (await self.read_ranges([(relpath, start, end)]))[0]
+        return data, b64_sha256(data)
+
+    @abstractmethod
+    async def remove(self, relpaths: Sequence[str]) -> None: ...
+
+    @abstractmethod
+    async def send(
+        self,
+        request: web.Request,
+        relpath: str,
+        size: int,
+        *,
+        checksum: str | None = None,
+        shaper: RateShaper | None = None,
+    ) -> web.StreamResponse:
+        """A whole stored file as the response (``Range`` honoured)."""
 
 
 def _fsync_dir(path: Path) -> None:
@@ -54,10 +145,10 @@ def _open_new(path: Path) -> IO[bytes]:
     return open(path, "xb")
 
 
-class TempWriter:
+class TempWriter(Upload):
     """Streams one upload into ``tmp/``; ``commit`` moves it to its final immutable place."""
 
-    def __init__(self, storage: Storage, f: IO[bytes], path: Path, max_bytes: int) -> None:
+    def __init__(self, storage: LocalStorage, f: IO[bytes], path: Path, max_bytes: int) -> None:
         self._storage = storage
         self._f = f
         self.path = path
@@ -86,7 +177,6 @@ class TempWriter:
         return base64.standard_b64encode(self._digest.digest()).decode()
 
     async def commit_object(self) -> str:
-        """Make the upload a new immutable object; returns its path relative to the data dir."""
         await self._flush()
         name = uuid.uuid4().hex
         relpath = f"objects/{name[:2]}/{name}"
@@ -94,7 +184,6 @@ class TempWriter:
         return relpath
 
     async def commit_content(self) -> str:
-        """Store the upload content-addressed (by sha256); an identical file is kept as is."""
         await self._flush()
         relpath = f"images/{self._digest.hexdigest()[:2]}/{self._digest.hexdigest()}"
         await self._storage.run(self._storage._commit, self._f, self.path, relpath, True)
@@ -104,7 +193,7 @@ class TempWriter:
         await self._storage.run(self._storage._discard, self._f, self.path)
 
 
-class Storage:
+class LocalStorage(BlobStore):
     """The data dir's files and the thread pool that touches them."""
 
     def __init__(self, root: Path, *, io_threads: int = 4) -> None:
@@ -117,9 +206,15 @@ class Storage:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, partial(fn, *args))
 
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
+        await self.run(self._prepare)
+
+    async def ping(self) -> None:
+        return None  # a local disk is there while the process is
+
+    def _prepare(self) -> None:
         """Lock the data dir, create the layout and drop uploads a previous process left
-        half-written (sync). A second server on the same data dir is refused."""
+        half-written. A second server on the same data dir is refused."""
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = open(self.root / ".lock", "a+b")  # held until close()
         try:
@@ -134,9 +229,10 @@ class Storage:
         for sub in ("tmp", "objects", "images"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
-    def sweep(self, known: set[str]) -> int:
-        """Remove stored files the database does not know (a crash between the rename and
-        the commit leaves such orphans; nothing references them). Returns how many (sync)."""
+    async def sweep(self, known: set[str]) -> int:
+        return await self.run(self._sweep, known)
+
+    def _sweep(self, known: set[str]) -> int:
         removed = 0
         for sub in ("objects", "images"):
             for shard in os.scandir(self.root / sub):
@@ -148,14 +244,22 @@ class Storage:
                         removed += 1
         return removed
 
-    def close(self) -> None:
+    async def close(self) -> None:
         if self._lock is not None:
             self._lock.close()  # releases the flock (a crash releases it too)
             self._lock = None
         self._executor.shutdown(wait=False)  # requests are done; never join on the loop
 
-    def abspath(self, relpath: str) -> Path:
-        return self.root / relpath
+    async def send(
+        self,
+        request: web.Request,
+        relpath: str,
+        size: int,
+        *,
+        checksum: str | None = None,
+        shaper: RateShaper | None = None,
+    ) -> web.StreamResponse:
+        return await send_file(request, self.root / relpath, size, checksum=checksum, shaper=shaper)
 
     async def open_temp(self, max_bytes: int) -> TempWriter:
         path = self.tmp / f"{uuid.uuid4().hex}.part"
@@ -180,7 +284,6 @@ class Storage:
         tmp.unlink(missing_ok=True)
 
     async def read_ranges(self, ranges: Sequence[tuple[str, int, int]]) -> list[bytes]:
-        """Read many ``(relpath, start, end)`` slices in one executor hop."""
         return await self.run(self._read_ranges, ranges)
 
     def _read_ranges(self, ranges: Sequence[tuple[str, int, int]]) -> list[bytes]:
@@ -198,7 +301,6 @@ class Storage:
         return out
 
     async def read_hashed(self, relpath: str, start: int, end: int) -> tuple[bytes, str]:
-        """One slice and its base64 sha256, in one executor hop."""
         return await self.run(self._read_hashed, relpath, start, end)
 
     def _read_hashed(self, relpath: str, start: int, end: int) -> tuple[bytes, str]:

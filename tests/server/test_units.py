@@ -100,3 +100,21 @@ def test_image_pages_walk_an_index_instead_of_sorting(tmp_path: Path) -> None:
     plan = " | ".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", [1, 1000, 29000]))
     assert "images_dataset" in plan and "TEMP B-TREE" not in plan, plan
     conn.close()
+
+
+def test_schema_versions_are_applied_once_in_order(tmp_path: Path) -> None:
+    """A new database ends at the last version; reopening runs no step again; a database at
+    an older version runs only the steps after it."""
+    from blobflow.server._db import MIGRATIONS, connect
+
+    path = tmp_path / "db.sqlite3"
+    conn = connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    conn.execute("PRAGMA user_version = 1")  # as if written before the second step existed
+    conn.execute("ALTER TABLE annotations DROP COLUMN objects")
+    conn.close()
+    conn = connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(annotations)")}
+    assert "objects" in columns
+    conn.close()
