@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from blobflow._config import TransferConfig
 from blobflow._errors import BlobflowError, BlobFormatError, IntegrityError, UnsafePickleError
+from blobflow._media import SUPPORTED_IMG_EXTS
 from blobflow.api import (
     AnnotationInfo,
     Api,
@@ -73,6 +74,7 @@ __all__ = [
     "archive_directory_parts",
     "get_file_offsets_batch_generator",
     "save_blob_offsets_pkl",
+    "SUPPORTED_IMG_EXTS",
     # client (blobflow.api)
     "Api",
     "TransferConfig",

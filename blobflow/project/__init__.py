@@ -12,8 +12,8 @@ from blobflow.project._download import (
 from blobflow.project._errors import DuplicateNameError, ProjectError
 from blobflow.project._local import (
     BLOB_DIR_NAME,
-    IMAGE_EXTENSIONS,
     OFFSETS_PKL_SUFFIX,
+    SUPPORTED_IMG_EXTS,
     TF_BLOB_DIR,
     Dataset,
     OpenMode,
@@ -27,8 +27,8 @@ from blobflow.project._upload import UploadResult, upload_project, upload_projec
 
 __all__ = [
     "BLOB_DIR_NAME",
-    "IMAGE_EXTENSIONS",
     "OFFSETS_PKL_SUFFIX",
+    "SUPPORTED_IMG_EXTS",
     "TF_BLOB_DIR",
     "Dataset",
     "DiskFullError",

@@ -192,8 +192,9 @@ def _pack_folder(src: Path, work: Path) -> Path:
     Annotations are read, checked and written 1,000 at a time; the project's meta is built
     from the classes and tags they use.
     """
+    from blobflow._media import SUPPORTED_IMG_EXTS, is_image_name
     from blobflow.blob import archive_directory
-    from blobflow.project._local import OpenMode, Project, is_image_name, read_annotation
+    from blobflow.project._local import OpenMode, Project, read_annotation
 
     project = Project(work / src.resolve().name, OpenMode.CREATE)
     tar = work / f"{src.resolve().name}.tar"
@@ -204,7 +205,8 @@ def _pack_folder(src: Path, work: Path) -> Path:
 
     infos = archive_directory(src, tar, filter_func=wanted)
     if not infos:
-        raise ProjectError(f"{src}: no images found (extensions: jpg, jpeg, png, bmp, webp, mpo)")
+        exts = ", ".join(SUPPORTED_IMG_EXTS)
+        raise ProjectError(f"{src}: no images found (extensions: {exts}, any case)")
     project.add_blob_file(tar, move=True)
     ds = project.create_dataset("ds0")
     ds.add_blob_offsets(tar.name, infos)

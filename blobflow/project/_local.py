@@ -30,14 +30,15 @@ import numpy as np
 import numpy.typing as npt
 
 from blobflow import _json
+from blobflow._media import SUPPORTED_IMG_EXTS, is_image_name
 from blobflow.blob import OFFSETS_PKL_SUFFIX, BlobImageInfo, BlobReader
 from blobflow.engine._files import safe_member_name, write_files_in
 from blobflow.project._errors import DuplicateNameError, ProjectError
 
 __all__ = [
     "BLOB_DIR_NAME",
-    "IMAGE_EXTENSIONS",
     "OFFSETS_PKL_SUFFIX",
+    "SUPPORTED_IMG_EXTS",
     "TF_BLOB_DIR",
     "Dataset",
     "OpenMode",
@@ -47,7 +48,6 @@ __all__ = [
     "write_files",
 ]
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".mpo", ".bmp", ".png", ".webp"})
 BLOB_DIR_NAME = "blob"
 TF_BLOB_DIR = "blob-files"  # Team Files folder the SDK uploads project blobs to
 _DATASETS_DIR = "datasets"
@@ -62,11 +62,6 @@ class OpenMode(enum.Enum):
     READ = 1
     CREATE = 2  # the folder must be missing or empty
     UPDATE = 3  # open an existing project for writing, or create it (re-runs, resumed downloads)
-
-
-def is_image_name(name: str) -> bool:
-    """Whether the SDK counts a file in ``img/`` as an image (by extension, any case)."""
-    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
 def write_files(directory: Path, files: Mapping[str, bytes]) -> None:

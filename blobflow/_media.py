@@ -1,0 +1,174 @@
+"""What counts as an image file: one definition for all of blobflow, the SDK's.
+
+Every command and flow that picks files (``pack``, ``offsets``, ``upload`` of a plain folder or
+a project's ``img/``, ``import-blob``) asks :func:`is_image_name`, and records what it left out
+in a :class:`Skipped` tally so the user is told (count and a few names), never silently.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import posixpath
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "SUPPORTED_IMG_EXTS",
+    "FileSelection",
+    "Skipped",
+    "is_image_like",
+    "is_image_name",
+]
+
+#: The image extensions the SDK supports (``supervisely.imaging.image.SUPPORTED_IMG_EXTS``),
+#: compared case-insensitively. A tuple: nothing can change it under another module's feet.
+SUPPORTED_IMG_EXTS: tuple[str, ...] = (
+    ".jpg",
+    ".jpeg",
+    ".mpo",
+    ".bmp",
+    ".png",
+    ".webp",
+    ".tiff",
+    ".tif",
+    ".nrrd",
+    ".jfif",
+)
+_SUPPORTED = frozenset(SUPPORTED_IMG_EXTS)
+
+# Extensions of image formats the platform does not take as images: a file with one of these
+# was probably meant to go along, so skipping it deserves a warning, not just a count.
+_IMAGE_LIKE = frozenset(
+    {
+        ".gif", ".heic", ".heif", ".avif", ".ico", ".svg", ".jp2", ".j2k", ".jpe", ".jxl",
+        ".tga", ".psd", ".exr", ".hdr", ".dng", ".cr2", ".nef", ".arw", ".raw", ".dcm",
+        ".pbm", ".pgm", ".ppm", ".pnm",
+    }
+)  # fmt: skip
+
+#: names shown in a summary unless ``verbose`` (then all of them)
+SAMPLE_NAMES = 5
+
+
+def _ext(name: str) -> str:
+    return os.path.splitext(name)[1].lower()
+
+
+def is_image_name(name: str) -> bool:
+    """Whether ``name`` (a file name or path) has a supported image extension, in any case."""
+    return _ext(name) in _SUPPORTED
+
+
+def is_image_like(name: str) -> bool:
+    """Whether ``name`` looks like an image in a format the platform does not support."""
+    return _ext(name) in _IMAGE_LIKE
+
+
+@dataclass
+class Skipped:
+    """Files a selection left out: how many, their first names (all with ``verbose``), and
+    which of them look like images in an unsupported format (the user probably meant them)."""
+
+    verbose: bool = False
+    count: int = 0
+    names: list[str] = field(default_factory=list)
+    unsupported: int = 0  # how many look like images in an unsupported format
+    unsupported_names: list[str] = field(default_factory=list)
+
+    def add(self, name: str) -> None:
+        self.count += 1
+        if self.verbose or len(self.names) < SAMPLE_NAMES:
+            self.names.append(name)
+        if is_image_like(name):
+            self.unsupported += 1
+            if self.verbose or len(self.unsupported_names) < SAMPLE_NAMES:
+                self.unsupported_names.append(name)
+
+    def update(self, names: Iterable[str]) -> None:
+        for name in names:
+            self.add(name)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``skipped`` object of a ``--json`` summary."""
+        return {
+            "count": self.count,
+            "names": list(self.names),
+            "unsupported_images": self.unsupported,
+            "unsupported_names": list(self.unsupported_names),
+        }
+
+    def _listing(self, names: list[str], total: int) -> str:
+        more = total - len(names)
+        return ", ".join(names) + (f" and {more} more (--verbose lists all)" if more > 0 else "")
+
+    def text(self, what: str = "not images") -> str:
+        """One line for a summary, or "" when nothing was skipped."""
+        if not self.count:
+            return ""
+        files = "file" if self.count == 1 else "files"
+        return f"skipped {self.count} {files} ({what}): {self._listing(self.names, self.count)}"
+
+    def warning(self) -> str:
+        """A warning when image-like files in unsupported formats were left out, else ""."""
+        if not self.unsupported:
+            return ""
+        listing = self._listing(self.unsupported_names, self.unsupported)
+        return (
+            f"warning: {self.unsupported} image-like file(s) in a format the platform does not "
+            f"take were skipped: {listing} (supported: {', '.join(SUPPORTED_IMG_EXTS)})"
+        )
+
+
+class FileSelection:
+    """A ``filter_func`` that keeps image files matching any of ``patterns`` (all images when
+    there are none), recording every file it rejects in :attr:`skipped`.
+
+    A pattern is a glob matched against the relative path and against the basename;
+    ``ignore_case`` matches both without regard to case. ``images_only=False`` keeps every
+    file the patterns keep (a folder of anything, on purpose).
+    """
+
+    def __init__(
+        self,
+        patterns: Iterable[str] = (),
+        *,
+        ignore_case: bool = False,
+        images_only: bool = True,
+        verbose: bool = False,
+    ) -> None:
+        self.patterns = tuple(patterns)
+        self.images_only = images_only
+        self.skipped = Skipped(verbose=verbose)
+        self.kept = 0
+        flags = re.IGNORECASE if ignore_case else 0
+        self._regex = (
+            re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in self.patterns), flags)
+            if self.patterns
+            else None
+        )
+
+    def matches(self, path: str) -> bool:
+        """Whether ``path`` passes the patterns (ignoring the image test)."""
+        if self._regex is None:
+            return True
+        return bool(self._regex.match(path) or self._regex.match(posixpath.basename(path)))
+
+    def __call__(self, path: str) -> bool:
+        keep = (not self.images_only or is_image_name(path)) and self.matches(path)
+        if keep:
+            self.kept += 1
+        else:
+            self.skipped.add(path)
+        return keep
+
+    def describe(self) -> str:
+        """What this selection keeps, in the user's terms, for "nothing selected" messages."""
+        what = "image files" if self.images_only else "files"
+        if self.patterns:
+            what += " matching " + " or ".join(repr(p) for p in self.patterns)
+        if self.images_only:
+            what += f" (extensions: {', '.join(SUPPORTED_IMG_EXTS)}, any case)"
+        return what
