@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["install_uvloop", "run"]
+__all__ = ["install_uvloop", "new_event_loop", "run"]
 
 T = TypeVar("T")
 
@@ -26,6 +26,12 @@ def install_uvloop() -> bool:
         return False
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     return True
+
+
+def new_event_loop(*, use_uvloop: bool = True) -> asyncio.AbstractEventLoop:
+    """A new uvloop loop when available (and wanted), else a stdlib one; not made current."""
+    uvloop = _uvloop() if use_uvloop else None
+    return uvloop.new_event_loop() if uvloop is not None else asyncio.new_event_loop()
 
 
 def run(main: Coroutine[Any, Any, T], *, use_uvloop: bool = True, debug: bool = False) -> T:

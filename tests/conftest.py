@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,56 @@ def sdk_fixtures() -> Path:
 
 
 # --- server fixtures (owned by the server engineer) ----------------------------------------
+
+
+class ThreadServer:
+    """The reference server on its own event loop in a background thread: for synchronous
+    code under test (the CLI, ``blobflow.sly``), which runs its own loops in the test thread."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self.handle: Any = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(data_dir,), daemon=True)
+
+    def _run(self, data_dir: Path) -> None:
+        from blobflow.server import serve_in_process
+
+        async def serve() -> None:
+            self._stop = asyncio.Event()
+            try:
+                async with serve_in_process(data_dir, token="thread-token") as handle:
+                    self.handle = handle
+                    self._started.set()
+                    await self._stop.wait()
+            except BaseException as exc:  # surface start-up failures to the test
+                self.error = exc
+                self._started.set()
+
+        self.loop.run_until_complete(serve())
+
+    def __enter__(self) -> Any:
+        self.thread.start()
+        self._started.wait(30)
+        if self.error is not None:
+            raise self.error
+        return self.handle
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._stop is not None
+        self.loop.call_soon_threadsafe(self._stop.set)
+        self.thread.join(30)
+        self.loop.close()
+
+
+
+@pytest.fixture
+def thread_server(tmp_path: Path) -> Iterator[Any]:
+    """A :class:`ThreadServer` on a fresh data dir; yields its ``ServerHandle``."""
+    with ThreadServer(tmp_path / "server-data") as handle:
+        yield handle
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """blobflow.api: the async client for the Supervisely public API v3 (and ``blobflow serve``)."""
 
 from blobflow._config import TransferConfig
-from blobflow.api._api import Api
+from blobflow.api._api import Api, portal_of
 from blobflow.api._errors import (
     ApiError,
     AuthError,
@@ -23,6 +23,7 @@ from blobflow.api._transport import DownloadResult, HttpTransport, Transport, b6
 
 __all__ = [
     "Api",
+    "portal_of",
     "TransferConfig",
     "Transport",
     "HttpTransport",

@@ -13,9 +13,10 @@ from typing import Any, TypeVar
 
 from blobflow._config import TransferConfig
 from blobflow._gc import gc_paused
+from blobflow._portal import Portal, owned_portal, portal_for
 from blobflow.api._transport import HttpTransport, Transport
 
-__all__ = ["Api", "normalize_address"]
+__all__ = ["Api", "normalize_address", "portal_of"]
 
 T = TypeVar("T")
 
@@ -135,6 +136,12 @@ class Api:
         await self.close()
 
     async def close(self) -> None:
+        portal = owned_portal(self)
+        if portal is not None and not portal.in_portal_thread():
+            # Synchronous calls ran this client on its portal's loop: its session lives there
+            # and is closed there (the portal awaits ``transport.aclose`` before stopping).
+            await asyncio.to_thread(portal.close)
+            return
         await self.transport.aclose()
 
     # -- helpers shared by the groups -------------------------------------------------------
@@ -222,3 +229,18 @@ class Api:
         async for page in self.list_pages(method, body):
             out.extend(page)
         return out
+
+
+def portal_of(api: object) -> Portal:
+    """The private event loop (in its own thread) that synchronous callers run ``api`` on.
+
+    One per ``Api``, created on first use, so the client's session and semaphores stay on one
+    loop across any number of synchronous calls; it closes (closing the session there) with
+    ``await api.close()``, when ``api`` is garbage-collected, or at interpreter exit.
+    """
+    if not isinstance(api, Api):
+        raise TypeError(
+            f"api must be a blobflow Api, not {type(api).__name__}: "
+            "pass Api(server_address, token) or Api.from_env()"
+        )
+    return portal_for(api, api.transport.aclose)

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from blobflow._gc import gc_paused
-from blobflow.api import ImageInfo
+from blobflow._portal import blocking
+from blobflow.api import ImageInfo, portal_of
 from blobflow.api._file import file_sha256_b64
 from blobflow.api._progress import Progress
 from blobflow.blob import OFFSETS_PKL_BATCH_SIZE, OFFSETS_PKL_SUFFIX, BlobImageInfo
@@ -34,7 +35,7 @@ from blobflow.engine._files import batched, extract_ranges, write_file_atomic
 from blobflow.engine._writer import FileWriter, open_file_writer
 from blobflow.project._errors import ProjectError
 from blobflow.project._local import Dataset, OpenMode, Project, json_bytes
-from blobflow.project._progress import bar, run_sync
+from blobflow.project._progress import bar
 from blobflow.project._readme import create_blob_readme
 
 if TYPE_CHECKING:
@@ -492,30 +493,5 @@ async def _download(
     return result
 
 
-def download_fast(
-    api_or_address: Api | str,
-    project_id: int,
-    dest_dir: str | os.PathLike[str],
-    download_blob_files: bool = True,
-    extract: bool = False,
-    *,
-    token: str | None = None,
-    save_image_info: bool = False,
-    progress: bool = True,
-) -> DownloadResult:
-    """Synchronous :func:`download_fast_async` for scripts (an address creates its own Api)."""
-    from blobflow.api import Api
-
-    async def go() -> DownloadResult:
-        if not isinstance(api_or_address, str):
-            return await download_fast_async(
-                api_or_address, project_id, dest_dir, download_blob_files, extract,
-                save_image_info=save_image_info, progress=progress,
-            )  # fmt: skip
-        async with Api(api_or_address, token) as api:
-            return await download_fast_async(
-                api, project_id, dest_dir, download_blob_files, extract,
-                save_image_info=save_image_info, progress=progress,
-            )  # fmt: skip
-
-    return run_sync(go)
+#: Synchronous :func:`download_fast_async` (same parameters; one ``Api`` serves many calls).
+download_fast = blocking(download_fast_async, portal_of)

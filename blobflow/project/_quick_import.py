@@ -15,16 +15,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from blobflow._gc import gc_paused
-from blobflow.api import DatasetInfo, ImageInfo
+from blobflow._portal import blocking
+from blobflow.api import DatasetInfo, ImageInfo, portal_of
 from blobflow.blob import OFFSETS_PKL_SUFFIX
 from blobflow.engine._files import read_files
 from blobflow.engine._upload import upload_blob
 from blobflow.project._errors import ProjectError
 from blobflow.project._local import parse_annotation
-from blobflow.project._progress import bar, run_sync
+from blobflow.project._progress import bar
 
 if TYPE_CHECKING:
     from blobflow.api import Api
+    from blobflow.api._image import ConflictResolution
 
 __all__ = ["Annotations", "QuickImportResult", "quick_import", "quick_import_async"]
 
@@ -101,7 +103,7 @@ async def quick_import_async(
     anns: Annotations | None = None,
     project_meta: Mapping[str, Any] | None = None,
     *,
-    conflict_resolution: Any = "skip",
+    conflict_resolution: ConflictResolution | None = "skip",
     progress: bool = True,
     on_batch: Callable[[list[ImageInfo]], Any] | None = None,
     images_dir: str | os.PathLike[str] | None = None,
@@ -158,32 +160,5 @@ async def quick_import_async(
     return QuickImportResult(ds.id, count)
 
 
-def quick_import(
-    api_or_address: Api | str,
-    dataset: int | DatasetInfo,
-    blob_path: str | os.PathLike[str],
-    offsets_path: str | os.PathLike[str] | None = None,
-    anns: Annotations | None = None,
-    project_meta: Mapping[str, Any] | None = None,
-    *,
-    token: str | None = None,
-    progress: bool = True,
-    on_batch: Callable[[list[ImageInfo]], Any] | None = None,
-    images_dir: str | os.PathLike[str] | None = None,
-) -> QuickImportResult:
-    """Synchronous :func:`quick_import_async` for scripts (an address creates its own Api)."""
-    from blobflow.api import Api
-
-    async def go() -> QuickImportResult:
-        if not isinstance(api_or_address, str):
-            return await quick_import_async(
-                api_or_address, dataset, blob_path, offsets_path, anns, project_meta,
-                progress=progress, on_batch=on_batch, images_dir=images_dir,
-            )  # fmt: skip
-        async with Api(api_or_address, token) as api:
-            return await quick_import_async(
-                api, dataset, blob_path, offsets_path, anns, project_meta,
-                progress=progress, on_batch=on_batch, images_dir=images_dir,
-            )  # fmt: skip
-
-    return run_sync(go)
+#: Synchronous :func:`quick_import_async` (same parameters; one ``Api`` serves many calls).
+quick_import = blocking(quick_import_async, portal_of)

@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from blobflow._gc import gc_paused
-from blobflow.api import FileInfo, ImageInfo
+from blobflow._portal import blocking
+from blobflow.api import FileInfo, ImageInfo, portal_of
 from blobflow.api._file import file_sha256_b64
 from blobflow.api._progress import Progress
 from blobflow.blob import BlobImageInfo
 from blobflow.project._errors import ProjectError
 from blobflow.project._local import TF_BLOB_DIR, Dataset, Project, find_project_dir
-from blobflow.project._progress import bar, run_sync
+from blobflow.project._progress import bar
 
 if TYPE_CHECKING:
     from blobflow.api import Api, DatasetInfo
@@ -47,6 +48,13 @@ class UploadResult:
 
     def __iter__(self) -> Iterator[int | str]:
         return iter((self.project_id, self.project_name))
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int) -> int | str:
+        """``result[0]`` is the project id, ``result[1]`` its name (the SDK's tuple)."""
+        return (self.project_id, self.project_name)[index]
 
 
 async def _upload_blobs(
@@ -272,36 +280,5 @@ async def _upload(
     return result
 
 
-def upload_project(
-    dir: str | os.PathLike[str],
-    api_or_address: Api | str,
-    workspace_id: int,
-    project_name: str | None = None,
-    *,
-    token: str | None = None,
-    project_id: int | None = None,
-    conflict_resolution: ConflictResolution | None = "skip",
-    progress: bool = True,
-) -> UploadResult:
-    """Synchronous :func:`upload_project_async` for scripts.
-
-    Pass a server address (and ``token``, else ``API_TOKEN``): an ``Api`` is created and closed
-    on the script's own event loop.
-    """
-    from blobflow.api import Api
-
-    async def go() -> UploadResult:
-        address = api_or_address if isinstance(api_or_address, str) else None
-        if address is None:
-            assert not isinstance(api_or_address, str)
-            return await upload_project_async(
-                dir, api_or_address, workspace_id, project_name, project_id=project_id,
-                conflict_resolution=conflict_resolution, progress=progress,
-            )  # fmt: skip
-        async with Api(address, token) as api:
-            return await upload_project_async(
-                dir, api, workspace_id, project_name, project_id=project_id,
-                conflict_resolution=conflict_resolution, progress=progress,
-            )  # fmt: skip
-
-    return run_sync(go)
+#: Synchronous :func:`upload_project_async` (same parameters; one ``Api`` serves many calls).
+upload_project = blocking(upload_project_async, portal_of)

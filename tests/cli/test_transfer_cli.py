@@ -1,7 +1,8 @@
 """``blobflow upload / download / import-blob`` against a real reference server.
 
-The server runs in this process, on its own event loop in a background thread, because each
-CLI invocation runs (and closes) its own loop in the test thread, as it does for a user.
+The server runs in this process, on its own event loop in a background thread (the
+``thread_server`` fixture), because each CLI invocation runs (and closes) its own loop in the
+test thread, as it does for a user.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import asyncio
 import gc
 import json
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,52 +22,12 @@ from blobflow.blob import archive_directory
 from blobflow.cli import main
 
 
-class _ThreadServer:
-    def __init__(self, data_dir: Path) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._started = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self.handle: Any = None
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(data_dir,), daemon=True)
-
-    def _run(self, data_dir: Path) -> None:
-        from blobflow.server import serve_in_process
-
-        async def serve() -> None:
-            self._stop = asyncio.Event()
-            try:
-                async with serve_in_process(data_dir, token="cli-token") as handle:
-                    self.handle = handle
-                    self._started.set()
-                    await self._stop.wait()
-            except BaseException as exc:  # surface start-up failures to the test
-                self.error = exc
-                self._started.set()
-
-        self.loop.run_until_complete(serve())
-
-    def __enter__(self) -> Any:
-        self.thread.start()
-        self._started.wait(30)
-        if self.error is not None:
-            raise self.error
-        return self.handle
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._stop is not None
-        self.loop.call_soon_threadsafe(self._stop.set)
-        self.thread.join(30)
-        self.loop.close()
-
-
 @pytest.fixture
-def live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    with _ThreadServer(tmp_path / "server-data") as handle:
-        monkeypatch.setenv("SERVER_ADDRESS", handle.address)
-        monkeypatch.setenv("API_TOKEN", handle.token)
-        monkeypatch.chdir(tmp_path)
-        yield handle
+def live(thread_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.setenv("SERVER_ADDRESS", thread_server.address)
+    monkeypatch.setenv("API_TOKEN", thread_server.token)
+    monkeypatch.chdir(tmp_path)
+    yield thread_server
 
 
 def _json_run(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
@@ -375,29 +335,33 @@ async def _project_id(live: Any, name: str) -> int:
 
 
 def test_sync_wrappers_for_scripts(live: Any, tmp_path: Path, sdk_fixtures: Path) -> None:
-    """upload_project / download_fast / quick_import called from plain synchronous code."""
-    from blobflow import Project, download_fast, quick_import, upload_project
+    """upload_project / download_fast / quick_import from plain synchronous code, all on one
+    Api (each call used to run on a loop of its own and the second failed on the first's
+    session); the same parameters as the async flows, conflict_resolution included."""
+    from blobflow import Api, Project, download_fast, quick_import, upload_project
 
+    api = Api(live.address, live.token)
     res = upload_project(
-        sdk_fixtures / "project-blob", live.address, live.workspace_id, "sync",
-        token=live.token, progress=False,
-    )  # fmt: skip
+        sdk_fixtures / "project-blob", api, live.workspace_id, "sync", progress=False
+    )
     pid, name = res
+    assert (res[0], res[1], len(res)) == (pid, "sync", 2)
     assert name == "sync" and res.images == 12
-    got = download_fast(live.address, pid, tmp_path / "d", token=live.token, progress=False)
+    got = download_fast(api, pid, tmp_path / "d", progress=False)
     assert got.images == 12 and got.blobs_downloaded == 1
     ds_id = got.datasets["ds0"]
     images = make_image_folder(tmp_path / "more", 3, "m")
     archive_directory(tmp_path / "more", tmp_path / "more.tar", offsets_dir=tmp_path)
     infos: list[Any] = []
     res = quick_import(
-        live.address, ds_id, tmp_path / "more.tar", token=live.token, progress=False,
-        on_batch=infos.extend,
+        api, ds_id, tmp_path / "more.tar", progress=False, on_batch=infos.extend,
+        conflict_resolution="skip",
     )  # fmt: skip
     assert res.images == 3 and sorted(i.name for i in infos) == sorted(images)
-    download_fast(live.address, pid, tmp_path / "d", token=live.token, progress=False)
+    download_fast(api, pid, tmp_path / "d", progress=False)
     with Project(tmp_path / "d") as project:
         assert len(project.get_dataset("ds0")) == 15
+    asyncio.run(api.close())
 
 
 def test_debug_shows_the_exception(live: Any, tmp_path: Path) -> None:
