@@ -11,13 +11,18 @@ import fnmatch
 import os
 import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import argparse
 
 __all__ = [
     "SUPPORTED_IMG_EXTS",
     "FileSelection",
+    "add_selection_arguments",
+    "selection_from_args",
     "Skipped",
     "is_image_like",
     "is_image_name",
@@ -73,6 +78,7 @@ class Skipped:
     which of them look like images in an unsupported format (the user probably meant them)."""
 
     verbose: bool = False
+    reason: str = "not images"
     count: int = 0
     names: list[str] = field(default_factory=list)
     unsupported: int = 0  # how many look like images in an unsupported format
@@ -104,12 +110,24 @@ class Skipped:
         more = total - len(names)
         return ", ".join(names) + (f" and {more} more (--verbose lists all)" if more > 0 else "")
 
-    def text(self, what: str = "not images") -> str:
+    def listing(self) -> str:
+        """``a.txt, b.gif and 7 more (--verbose lists all)``."""
+        return self._listing(self.names, self.count)
+
+    def text(self) -> str:
         """One line for a summary, or "" when nothing was skipped."""
         if not self.count:
             return ""
         files = "file" if self.count == 1 else "files"
-        return f"skipped {self.count} {files} ({what}): {self._listing(self.names, self.count)}"
+        return f"skipped {self.count} {files} ({self.reason}): {self.listing()}"
+
+    def report(self, summary: dict[str, Any], lines: list[str]) -> None:
+        """Add this tally to a command's ``--json`` summary, its text, and its warnings."""
+        summary["skipped"] = self.as_dict()
+        if self.count:
+            lines.append(self.text())
+        if self.unsupported:
+            summary.setdefault("_warnings", []).append(self.warning())
 
     def warning(self) -> str:
         """A warning when image-like files in unsupported formats were left out, else ""."""
@@ -138,10 +156,16 @@ class FileSelection:
         ignore_case: bool = False,
         images_only: bool = True,
         verbose: bool = False,
+        filter_func: Callable[[str], bool] | None = None,
     ) -> None:
         self.patterns = tuple(patterns)
         self.images_only = images_only
-        self.skipped = Skipped(verbose=verbose)
+        self.filter_func = filter_func  # a caller's own test, applied after the others
+        filtered = bool(self.patterns) or filter_func is not None
+        reason = "filtered out" if filtered else "not images"
+        if images_only and filtered:
+            reason = "not images, or filtered out"
+        self.skipped = Skipped(verbose=verbose, reason=reason)
         self.kept = 0
         flags = re.IGNORECASE if ignore_case else 0
         self._regex = (
@@ -157,7 +181,11 @@ class FileSelection:
         return bool(self._regex.match(path) or self._regex.match(posixpath.basename(path)))
 
     def __call__(self, path: str) -> bool:
-        keep = (not self.images_only or is_image_name(path)) and self.matches(path)
+        keep = (
+            (not self.images_only or is_image_name(path))
+            and self.matches(path)
+            and (self.filter_func is None or self.filter_func(path))
+        )
         if keep:
             self.kept += 1
         else:
@@ -169,6 +197,37 @@ class FileSelection:
         what = "image files" if self.images_only else "files"
         if self.patterns:
             what += " matching " + " or ".join(repr(p) for p in self.patterns)
+        if self.filter_func is not None:
+            what += " passing filter_func"
         if self.images_only:
             what += f" (extensions: {', '.join(SUPPORTED_IMG_EXTS)}, any case)"
         return what
+
+
+# --- the command line's spelling of a selection (pack, offsets, upload, import-blob) -------
+
+
+def add_selection_arguments(parser: argparse.ArgumentParser, *, filters: bool = True) -> None:
+    """``--filter GLOB`` (repeatable: any match keeps a file), ``--ignore-case``, and
+    ``--verbose`` (list every skipped file, not the first few)."""
+    if filters:
+        parser.add_argument(
+            "--filter", action="append", default=[], metavar="GLOB",
+            help="keep only files whose path or name matches GLOB; repeat it to keep files "
+            "matching any (e.g. --filter '*.jpg' --filter '*.jpeg')",
+        )  # fmt: skip
+        parser.add_argument(
+            "--ignore-case", action="store_true", help="match --filter globs in any case"
+        )
+    parser.add_argument(
+        "--verbose", "-v", action="store_true", help="list every skipped file, not the first few"
+    )
+
+
+def selection_from_args(args: argparse.Namespace, *, images_only: bool = True) -> FileSelection:
+    return FileSelection(
+        getattr(args, "filter", None) or (),
+        ignore_case=getattr(args, "ignore_case", False),
+        images_only=images_only,
+        verbose=getattr(args, "verbose", False),
+    )

@@ -11,10 +11,13 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from blobflow import __version__
-from blobflow._errors import BlobflowError
+from blobflow._errors import BlobflowError, BlobFormatError
+
+if TYPE_CHECKING:
+    from blobflow._media import FileSelection
 
 __all__ = ["main"]
 
@@ -25,9 +28,20 @@ EXIT_INTERRUPTED = 130
 
 Handler = Callable[[argparse.Namespace], int]
 
+#: library parameters that override a refusal -> the flag that does it on the command line
+CLI_SWITCHES = {
+    "allow_empty": "--allow-empty",
+    "follow_symlinks": "--follow-symlinks",
+    "skip_special": "--skip-special",
+    "force": "--force",
+}
+
 
 def _emit(args: argparse.Namespace, summary: dict[str, Any], text: str) -> None:
-    """Print a result: JSON for scripts with ``--json``, else a human line unless ``--quiet``."""
+    """Print a result: JSON for scripts with ``--json``, else a human line unless ``--quiet``;
+    warnings (``summary["_warnings"]``) go to stderr either way."""
+    for warning in summary.pop("_warnings", []):
+        print(f"blobflow: {warning}", file=sys.stderr)
     if getattr(args, "json", False):
         print(json.dumps(summary, sort_keys=True))
     elif not getattr(args, "quiet", False):
@@ -43,39 +57,31 @@ def _common(parser: argparse.ArgumentParser) -> None:
 # --- blob format commands (pack, offsets, ls) --------------------------------------------
 
 
-def _glob_filter(pattern: str | None) -> Callable[[str], bool] | None:
-    """A --filter GLOB matches the path inside the tar or its basename (case-sensitive)."""
-    if pattern is None:
-        return None
-    import fnmatch
-    import posixpath
-
-    def keep(path: str) -> bool:
-        return fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(
-            posixpath.basename(path), pattern
-        )
-
-    return keep
-
-
 def _run_pack(args: argparse.Namespace) -> int:
     import time
 
+    from blobflow._media import selection_from_args
     from blobflow.blob import archive_directory_parts
 
     offsets_dir = args.offsets_dir or os.path.dirname(os.path.abspath(args.out))
+    select = selection_from_args(args)
     started = time.perf_counter()
-    parts = archive_directory_parts(
-        args.src_dir,
-        args.out,
-        filter_func=_glob_filter(args.filter),
-        offsets_dir=offsets_dir,
-        max_bytes=args.max_bytes,
-        max_members=args.max_members,
-        follow_symlinks=args.follow_symlinks,
-        allow_empty=args.allow_empty,
-        keep_infos=False,  # the offsets go straight to the .pkl: flat memory for a million
-    )
+    try:
+        parts = archive_directory_parts(
+            args.src_dir,
+            args.out,
+            filter_func=select,
+            offsets_dir=offsets_dir,
+            max_bytes=args.max_bytes,
+            max_members=args.max_members,
+            follow_symlinks=args.follow_symlinks,
+            allow_empty=args.allow_empty,
+            keep_infos=False,  # the offsets go straight to the .pkl: flat memory for a million
+        )
+    except BlobFormatError:
+        if select.kept or not os.path.isdir(args.src_dir):
+            raise
+        raise _nothing_selected(args.src_dir, select) from None
     seconds = time.perf_counter() - started
     images = sum(p.member_count for p in parts)
     summary = {
@@ -87,22 +93,44 @@ def _run_pack(args: argparse.Namespace) -> int:
         ],
     }
     lines = [f"{p.tar_path}: {p.member_count} images, offsets {p.offsets_path}" for p in parts]
-    _emit(args, summary, "\n".join(lines) + f"\npacked {images} images in {seconds:.2f} s")
+    lines.append(f"packed {images} images in {seconds:.2f} s")
+    select.skipped.report(summary, lines)
+    _emit(args, summary, "\n".join(lines))
     return EXIT_OK
 
 
+def _nothing_selected(where: str, select: FileSelection) -> BlobflowError:
+    """Nothing passed the selection: say what it keeps and what it saw instead."""
+    skipped = select.skipped
+    seen = f"skipped {skipped.count}: {skipped.listing()}" if skipped.count else "no files at all"
+    if skipped.unsupported:
+        seen += f"; {skipped.unsupported} of them image-like in a format the platform does not take"
+    return BlobflowError(f"{where}: no {select.describe()} ({seen})")
+
+
 def _run_offsets(args: argparse.Namespace) -> int:
+    from blobflow._media import selection_from_args
     from blobflow.blob import save_blob_offsets_pkl
     from blobflow.blob._offsets import offsets_pkl_path
 
     out_dir = args.out_dir or os.path.dirname(os.path.abspath(args.blob))
     existed = os.path.exists(offsets_pkl_path(args.blob, out_dir))
+    select = selection_from_args(args)
     path = save_blob_offsets_pkl(
-        args.blob, out_dir, filter_func=_glob_filter(args.filter), replace=args.replace
-    )
+        args.blob, out_dir, filter_func=select, replace=args.replace,
+        skip_special=args.skip_special,
+    )  # fmt: skip
     kept = existed and not args.replace
     note = " (kept the existing file; --replace rewrites it)" if kept else ""
-    _emit(args, {"offsets": path, "kept_existing": kept}, f"{path}{note}")
+    summary: dict[str, Any] = {"offsets": path, "kept_existing": kept}
+    lines = [f"{path}{note}"]
+    if not kept:
+        if not select.kept:
+            os.unlink(path)  # an index of nothing is no use to anyone
+            raise _nothing_selected(args.blob, select)
+        summary["images"] = select.kept
+        select.skipped.report(summary, lines)
+    _emit(args, summary, "\n".join(lines))
     return EXIT_OK
 
 
@@ -124,11 +152,14 @@ def _run_ls(args: argparse.Namespace) -> int:
 
 
 def _add_blob_commands(sub: Any) -> None:
+    from blobflow._media import add_selection_arguments
+
     pack = sub.add_parser(
         "pack",
         help="pack a folder of images into a blob tar and its _offsets.pkl",
-        description="Pack every regular file under SRC_DIR (sorted, deterministic) into the "
-        "uncompressed tar OUT and write <stem>_offsets.pkl (SDK format). Image names are "
+        description="Pack every image file under SRC_DIR (the SDK's image extensions, any "
+        "case; sorted, deterministic) into the uncompressed tar OUT and write "
+        "<stem>_offsets.pkl (SDK format). Skipped files are counted and named. Image names are "
         "basenames and must be unique. With --max-bytes/--max-members the output is split "
         "into <stem>_001.tar, <stem>_002.tar, ... each with its own offsets file.",
     )
@@ -137,7 +168,7 @@ def _add_blob_commands(sub: Any) -> None:
     pack.add_argument(
         "--offsets-dir", metavar="DIR", help="where to write the .pkl (default: beside OUT.tar)"
     )
-    pack.add_argument("--filter", metavar="GLOB", help="only files whose path or name matches")
+    add_selection_arguments(pack)
     pack.add_argument("--max-bytes", type=int, metavar="N", help="split: max bytes per tar")
     pack.add_argument("--max-members", type=int, metavar="N", help="split: max images per tar")
     pack.add_argument("--follow-symlinks", action="store_true", help="pack symlink targets")
@@ -147,13 +178,17 @@ def _add_blob_commands(sub: Any) -> None:
     offsets = sub.add_parser(
         "offsets",
         help="write the _offsets.pkl of an existing blob tar",
-        description="Scan BLOB.tar's headers and write <stem>_offsets.pkl (SDK format). An "
-        "existing file is kept unless --replace.",
+        description="Scan BLOB.tar's headers and write <stem>_offsets.pkl (SDK format) for "
+        "its image members (others are counted and named). An existing file is kept unless "
+        "--replace.",
     )
     offsets.add_argument("blob", metavar="BLOB.tar")
     offsets.add_argument("--out-dir", metavar="DIR", help="default: beside BLOB.tar")
     offsets.add_argument("--replace", action="store_true", help="rewrite an existing .pkl")
-    offsets.add_argument("--filter", metavar="GLOB", help="only members whose path or name matches")
+    add_selection_arguments(offsets)
+    offsets.add_argument(
+        "--skip-special", action="store_true", help="skip links/devices instead of failing"
+    )
     offsets.set_defaults(handler=_run_offsets)
 
     ls = sub.add_parser(
@@ -354,7 +389,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (BlobflowError, OSError) as exc:
         if args.debug or os.environ.get("BLOBFLOW_DEBUG"):
             raise
-        print(f"blobflow: error: {exc}", file=sys.stderr)
+        message = exc.in_terms(CLI_SWITCHES) if isinstance(exc, BlobflowError) else str(exc)
+        print(f"blobflow: error: {message}", file=sys.stderr)
         return EXIT_ERROR
 
 

@@ -90,7 +90,12 @@ def _parse_body(body: bytes) -> tuple[str, Any]:
         details = details[0] if details and isinstance(details[0], dict) else None
     parts = [str(data["error"])] if data.get("error") else []
     if isinstance(details, dict) and details.get("message"):
-        parts.append(str(details["message"]))
+        detail = str(details["message"])
+        # servers often repeat the error as the detail: say it once
+        if not parts or (detail not in parts[0] and parts[0] not in detail):
+            parts.append(detail)
+        elif parts[0] in detail:
+            parts = [detail]
     return (": ".join(parts) or text.strip()[:1000]), details
 
 

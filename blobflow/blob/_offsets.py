@@ -95,9 +95,10 @@ def _group_infos(
         if typeflag not in _REGULAR:
             kind = _SPECIAL.get(typeflag)
             if kind and not skip_special:
-                raise BlobFormatError(
-                    f"{path}: member {name!r} is a {kind}, not a regular file "
-                    "(pass skip_special=True to ignore it)"
+                raise BlobFormatError.refusal(
+                    f"{path}: member {name!r} is a {kind}, not a regular file",
+                    "skip_special",
+                    "ignore it",
                 )
             continue
         if filter_func is not None and not filter_func(name):

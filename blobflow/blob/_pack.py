@@ -102,9 +102,10 @@ def _collect(
                         stack.append((rel + "/", entry.path))
                         continue
                     if entry.is_symlink() and not follow_symlinks:
-                        raise BlobFormatError(
-                            f"{entry.path}: is a symbolic link; blobs hold regular files only "
-                            "(pass follow_symlinks=True to pack what it points to)"
+                        raise BlobFormatError.refusal(
+                            f"{entry.path}: is a symbolic link; blobs hold regular files only",
+                            "follow_symlinks",
+                            "pack what it points to",
                         )
                     kind = _kind(entry.path)
                     raise BlobFormatError(f"{entry.path}: is a {kind}, not a regular file")
@@ -286,9 +287,8 @@ def _plan_and_write(
             size = len(data)
             if not size and not allow_empty:
                 empty = os.path.join(dirs[index], title)
-                raise BlobFormatError(
-                    f"{empty}: empty file (0 bytes) is not an image "
-                    "(pass allow_empty=True to pack it anyway)"
+                raise BlobFormatError.refusal(
+                    f"{empty}: empty file (0 bytes) is not an image", "allow_empty", "pack it anyway"
                 )
             if len(name) <= 100 and size <= _MAX_OCTAL_SIZE and name.isascii():
                 size_field = b"%011o\x00" % size

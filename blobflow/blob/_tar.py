@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import re
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -158,14 +159,28 @@ def _parse_pax(buf: bytes, path: str, pos: int) -> dict[str, str]:
     return out
 
 
+_OCTAL_FIELD = re.compile(rb"[ 0-7]*[0-7][ 0-7]*[\x00 ]*")
+
+
+def _looks_like_header(hdr: bytes) -> bool:
+    """A ustar/GNU magic, or the octal mode/size/mtime fields of a (v7) header."""
+    if len(hdr) >= 263 and hdr[257:262] == b"ustar":
+        return True
+    fields = (hdr[100:108], hdr[124:136], hdr[136:148])
+    return len(hdr) >= BLOCK and all(_OCTAL_FIELD.fullmatch(f) for f in fields)
+
+
 def _sniff_not_tar(head: bytes, path: str) -> BlobFormatError:
+    """Why the first header does not check: compressed, not a tar, or a damaged tar."""
     for magic, kind in _COMPRESSED:
         if head.startswith(magic):
             return BlobFormatError(
                 f"{path}: {kind}-compressed, not a plain tar (decompress it first; blobs are "
                 "uncompressed .tar files)"
             )
-    return BlobFormatError(f"{path}: not a tar archive (no valid tar header at byte 0)")
+    if _looks_like_header(head):
+        return _bad(path, 0, "corrupt tar header (checksum mismatch)")
+    return BlobFormatError(f"{path}: not a tar archive (no tar header at byte 0)")
 
 
 _POW8 = 8 ** np.arange(7, dtype=np.int64)[::-1]
@@ -209,7 +224,7 @@ def _verify_checksums(mm: mmap.mmap, positions: list[int], path: str) -> None:
     if bad.size:
         pos = positions[int(bad[0])]
         if pos == 0:
-            raise _sniff_not_tar(bytes(hdrs[0, :8]), path)
+            raise _sniff_not_tar(bytes(hdrs[0]), path)
         raise _bad(path, pos, "corrupt tar header (checksum mismatch)")
 
 
