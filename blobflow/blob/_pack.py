@@ -288,7 +288,9 @@ def _plan_and_write(
             if not size and not allow_empty:
                 empty = os.path.join(dirs[index], title)
                 raise BlobFormatError.refusal(
-                    f"{empty}: empty file (0 bytes) is not an image", "allow_empty", "pack it anyway"
+                    f"{empty}: empty file (0 bytes) is not an image",
+                    "allow_empty",
+                    "pack it anyway",
                 )
             if len(name) <= 100 and size <= _MAX_OCTAL_SIZE and name.isascii():
                 size_field = b"%011o\x00" % size
