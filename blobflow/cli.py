@@ -306,6 +306,8 @@ def _bench(args: argparse.Namespace) -> int:
         work_dir=Path(args.work_dir) if args.work_dir else None,
         verify_sample=args.verify_sample,
         timeout=args.timeout,
+        floor_concurrency=args.floor_concurrency,
+        floors=not args.no_floor,
         command=_bench_command(args),
         log=log,
     )
@@ -319,6 +321,7 @@ def _bench(args: argparse.Namespace) -> int:
             print(format_sweep(results["sweep"]))
         print("wrote " + ", ".join(str(p) for p in paths))
     failed = sum(r["runs_failed"] for r in results["results"])
+    failed += sum(len(f["errors"]) for f in results.get("floors", {}).values())
     if failed:
         print(f"blobflow: {failed} run(s) failed or did not verify", file=sys.stderr)
         return EXIT_ERROR
@@ -354,6 +357,11 @@ def _add_bench(sub: Any) -> None:
                    help="images whose bytes and annotation are re-downloaded to verify an "
                    "upload (0: all); names, count and sizes are always checked for all")
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds per strategy run")
+    p.add_argument("--floor-concurrency", type=_parse_sizes, default=[4, 16, 32], metavar="N,N",
+                   help="requests in flight tried by the floor's replay client (the fastest "
+                   "counts; default 4,16,32)")
+    p.add_argument("--no-floor", action="store_true",
+                   help="skip the floors (the recorded replay of each direction)")
     p.set_defaults(handler=_bench)
 
 

@@ -1,7 +1,7 @@
 """Charts drawn with Pillow's ImageDraw (matplotlib is not a dependency).
 
 * ``plot_speedups``: one horizontal bar per row, its speedup over ``standard`` (same client,
-  same direction), with the seed's claim marked as a red tick.
+  same direction), with the seed's claim marked as a red tick and its "x floor" beside it.
 * ``plot_sweep``: time per image against the image count (log x), one line per strategy.
 """
 
@@ -37,14 +37,15 @@ def plot_speedups(results: dict[str, Any], path: Path) -> None:
     rows = results["results"]
     label_w, bar_w, row_h, top = 250, 560, 26, 50
     height = top + row_h * (len(rows) + 1) + 30
-    image = Image.new("RGB", (label_w + bar_w + 90, height), "white")
+    image = Image.new("RGB", (label_w + bar_w + 200, height), "white")
     draw = ImageDraw.Draw(image)
     title = (
         f"Speedup over standard - {results['images']:,} images x "
         f"{results['avg_image_bytes'] / 1024:.1f} KB, {results['profile']}"
     )
     draw.text((10, 10), title, fill="black", font=_FONT)
-    draw.text((10, 26), "bar: measured;  red tick: the seed's claim", fill=_CLAIM, font=_FONT)
+    note = "bar: measured;  red tick: the seed's claim;  (x floor): time / the direction's floor"
+    draw.text((10, 26), note, fill=_CLAIM, font=_FONT)
     values = [r["speedup_vs_standard"] or 0 for r in rows]
     values += [r["seed_claim"] or 0 for r in rows]
     scale = bar_w / max(1.0, max(values) * 1.1)
@@ -58,7 +59,10 @@ def plot_speedups(results: dict[str, Any], path: Path) -> None:
             x1 = x0 + max(2, int(speedup * scale))
             fill = _color(row["strategy"], row["client"])
             draw.rectangle((x0, y + 3, x1, y + row_h - 5), fill=fill)
-            draw.text((x1 + 5, y + 6), f"{speedup:.1f}x", fill="black", font=_FONT)
+            text = f"{speedup:.1f}x"
+            if row.get("ratio_to_floor"):
+                text += f"  ({row['ratio_to_floor']:.2f}x floor)"
+            draw.text((x1 + 5, y + 6), text, fill="black", font=_FONT)
         else:
             draw.text((x0 + 5, y + 6), "failed / n.a.", fill=_CLAIM, font=_FONT)
         if row["seed_claim"]:

@@ -6,9 +6,10 @@
      "results": [{"direction", "strategy", "client", "seconds": [..], "seconds_median",
                   "images_per_s", "mb_per_s", "peak_rss_mb", "speedup_vs_standard",
                   # extras: "profile", "runs_ok", "runs_failed", "errors", "ratio_to_limit",
-                  #         "seed_claim", "speedup_vs_sdk_best"}],
+                  #         "seed_claim", "speedup_vs_sdk_best", "ratio_to_floor"}],
      "limits": {"tar_seconds", "raw_upload_seconds", "raw_download_seconds", "tar_bytes",
                 "ann_write_seconds"},
+     "floors": {"upload": {"seconds_median", "seconds", "concurrency", "tried"}, "download": ...},
      "seed_claims": {"upload_blob": 2, "upload_quick": 14, "download_blob": 4, "download_fast": 22},
      "targets": {...}, "command": "..."}
 
@@ -21,11 +22,19 @@ from __future__ import annotations
 import json
 import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ORDER", "SEED_CLAIMS", "RunRecord", "build_results", "format_table", "write_outputs"]
+__all__ = [
+    "ORDER",
+    "SEED_CLAIMS",
+    "FloorRecord",
+    "RunRecord",
+    "build_results",
+    "format_table",
+    "write_outputs",
+]
 
 SEED_CLAIMS: dict[str, float] = {
     "upload_blob": 2,
@@ -48,6 +57,40 @@ class RunRecord:
     seconds: float | None
     peak_rss_mb: float | None
     error: str | None = None
+
+
+@dataclass
+class FloorRecord:
+    """One run's floor for one direction: the replay's time at each concurrency tried."""
+
+    direction: str
+    run: int
+    tried: dict[int, float] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def best(self) -> tuple[int, float] | None:
+        return min(self.tried.items(), key=lambda kv: kv[1]) if self.tried else None
+
+
+def _floors(floors: Iterable[FloorRecord]) -> dict[str, dict[str, Any]]:
+    """Per direction: each run's floor (its fastest concurrency) and their median."""
+    out: dict[str, dict[str, Any]] = {}
+    for direction in STRATEGIES:
+        mine = [f for f in floors if f.direction == direction]
+        if not mine:
+            continue
+        best = [b for f in mine if (b := f.best) is not None]
+        seconds = [s for _c, s in best]
+        wins = [c for c, _s in best]
+        out[direction] = {
+            "seconds_median": _median(seconds),
+            "seconds": seconds,
+            "concurrency": max(set(wins), key=wins.count) if wins else None,
+            "tried": [{str(c): s for c, s in f.tried.items()} for f in mine],
+            "errors": sorted({f.error for f in mine if f.error}),
+        }
+    return out
 
 
 _LIMIT_KEYS = (
@@ -78,8 +121,10 @@ def build_results(
     runs: int,
     limits: Sequence[dict[str, float]],
     command: str = "",
+    floors: Iterable[FloorRecord] = (),
 ) -> dict[str, Any]:
     records = list(records)
+    floor = _floors(floors)
     limit = {
         key: statistics.median(lim.get(key, 0.0) for lim in limits) if limits else None
         for key in _LIMIT_KEYS
@@ -97,7 +142,11 @@ def build_results(
                 if (r.direction, r.strategy, r.client) == (direction, strategy, client)
             ]
             if mine:
-                rows.append(_row(mine, images, total_bytes, profile, limit_for[direction]))
+                row = _row(mine, images, total_bytes, profile, limit_for[direction])
+                row["ratio_to_floor"] = _ratio(
+                    row["seconds_median"], floor.get(direction, {}).get("seconds_median")
+                )
+                rows.append(row)
     medians = {(r["direction"], r["strategy"], r["client"]): r["seconds_median"] for r in rows}
     for row in rows:
         key = (row["direction"], "standard", row["client"])
@@ -118,8 +167,9 @@ def build_results(
         "runs": runs,
         "results": rows,
         "limits": limit,
+        "floors": floor,
         "seed_claims": SEED_CLAIMS,
-        "targets": _targets(rows),
+        "targets": _targets(rows, profile),
         "command": command,
     }
 
@@ -162,17 +212,25 @@ def _find(rows: list[dict[str, Any]], direction: str, strategy: str, client: str
     return None
 
 
-def _targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The issue's targets, each true / false, or null when a figure is missing."""
+#: the largest "x floor" allowed for quick / fast, per profile
+FLOOR_TARGETS = {"loopback": 1.3, "wan": 1.15}
+SDK_TARGET = 10  # quick / fast at least this many times faster than the SDK's best
+
+
+def _targets(rows: list[dict[str, Any]], profile: str) -> dict[str, Any]:
+    """The targets, each true / false, or null when a figure is missing."""
     out: dict[str, Any] = {}
+    within = FLOOR_TARGETS.get(profile)
     for direction, strategy in (("upload", "quick"), ("download", "fast")):
         row = _find(rows, direction, strategy, "blobflow")
-        speedup = row and row["speedup_vs_standard"]
-        ratio = row and row["ratio_to_limit"]
+        ratio = row and row["ratio_to_floor"]
         vs_sdk = row and row["speedup_vs_sdk_best"]
-        out[f"{direction}_{strategy}_20x_vs_standard"] = None if not speedup else speedup >= 20
-        out[f"{direction}_{strategy}_within_2x_of_limit"] = None if not ratio else ratio <= 2
-        out[f"{direction}_{strategy}_5x_vs_sdk_best"] = None if not vs_sdk else vs_sdk >= 5
+        if within is not None:
+            key = f"{direction}_{strategy}_within_{within:g}x_of_floor"
+            out[key] = None if not ratio else ratio <= within
+        if profile == "loopback":
+            key = f"{direction}_{strategy}_{SDK_TARGET}x_vs_sdk_best"
+            out[key] = None if not vs_sdk else vs_sdk >= SDK_TARGET
     return out
 
 
@@ -190,6 +248,7 @@ _HEADER = (
     "speedup",
     "seed claim",
     "x limit",
+    "x floor",
     "vs SDK best",
     "peak RSS MB",
     "runs ok",
@@ -207,6 +266,7 @@ def _cells(row: dict[str, Any]) -> list[str]:
         _fmt(row["speedup_vs_standard"], ".1f") + ("x" if row["speedup_vs_standard"] else ""),
         _fmt(row["seed_claim"], "g") + ("x" if row["seed_claim"] else ""),
         _fmt(row["ratio_to_limit"], ".2f"),
+        _fmt(row.get("ratio_to_floor"), ".2f"),
         _fmt(row["speedup_vs_sdk_best"], ".1f") + ("x" if row["speedup_vs_sdk_best"] else ""),
         _fmt(row["peak_rss_mb"], ".0f"),
         f"{row['runs_ok']}/{row['runs_ok'] + row['runs_failed']}",
@@ -222,6 +282,16 @@ def _limits_line(results: dict[str, Any]) -> str:
         f"of {_fmt((lim['tar_bytes'] or 0) / 1e6, '.1f')} MB; "
         f"writing the annotation files {_fmt(lim.get('ann_write_seconds'), '.2f')} s"
     )
+
+
+def _floors_line(results: dict[str, Any]) -> str:
+    parts = []
+    for direction, floor in results.get("floors", {}).items():
+        text = f"{direction} {_fmt(floor['seconds_median'], '.2f')} s"
+        if floor.get("concurrency"):
+            text += f" ({floor['concurrency']} in flight)"
+        parts.append(text)
+    return "floors (median): " + ("; ".join(parts) if parts else "not measured")
 
 
 def _title(results: dict[str, Any]) -> str:
@@ -246,16 +316,19 @@ def format_table(results: dict[str, Any]) -> str:
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     lines.append(_limits_line(results))
+    lines.append(_floors_line(results))
     lines.extend(_failures(results))
     return "\n".join(lines)
 
 
 def _failures(results: dict[str, Any]) -> list[str]:
-    return [
+    rows = [
         f"FAILED {r['direction']} {r['strategy']} ({r['client']}): {err}"
         for r in results["results"]
         for err in r["errors"]
     ]
+    floors = results.get("floors", {}).items()
+    return rows + [f"FAILED {d} floor: {err}" for d, f in floors for err in f["errors"]]
 
 
 def format_markdown(results: dict[str, Any]) -> str:
@@ -265,7 +338,7 @@ def format_markdown(results: dict[str, Any]) -> str:
     lines.append("| " + " | ".join(_HEADER) + " |")
     lines.append("|" + "---|" * len(_HEADER))
     lines += ["| " + " | ".join(_cells(r)) + " |" for r in results["results"]]
-    lines += ["", _limits_line(results), "", "Targets:", ""]
+    lines += ["", _limits_line(results), "", _floors_line(results), "", "Targets:", ""]
     lines += [f"- {k}: {v}" for k, v in results["targets"].items()]
     failures = _failures(results)
     if failures:

@@ -23,7 +23,14 @@ from typing import Any
 from blobflow.bench._data import BenchData, DataSpec, ensure_data
 from blobflow.bench._limits import measure_limits
 from blobflow.bench._raw import RawClient
-from blobflow.bench._report import ORDER, RunRecord, build_results, format_table, write_outputs
+from blobflow.bench._report import (
+    ORDER,
+    FloorRecord,
+    RunRecord,
+    build_results,
+    format_table,
+    write_outputs,
+)
 from blobflow.bench._runner import Job, JobResult, run_job
 from blobflow.bench._verify import verify_download, verify_upload
 
@@ -51,6 +58,9 @@ class BenchOptions:
     cache_dir: Path | None = None
     work_dir: Path | None = None
     verify_sample: int = 1000
+    #: requests in flight tried by the floor's replay client; the fastest counts
+    floor_concurrency: Sequence[int] = (4, 16, 32)
+    floors: bool = True
     timeout: float = 3600.0
     python: str = sys.executable
     command: str = ""
@@ -117,15 +127,23 @@ def _server(opts: BenchOptions, data_dir: Path) -> contextlib.AbstractContextMan
 class _Run:
     """One repetition: limits, uploads, downloads against one server."""
 
-    def __init__(self, opts: BenchOptions, data: BenchData, target: Target, run: int, work: Path):
+    def __init__(
+        self,
+        opts: BenchOptions,
+        data: BenchData,
+        target: Target,
+        run: int,
+        work: Path,
+        recordings: Path,
+    ):
         self.opts, self.data, self.target, self.run, self.work = opts, data, target, run, work
+        self.recordings = recordings  # kept across runs: one recording per direction
+        self.source: tuple[int, Target] | None = None  # the downloads' project
         self.stamp = f"{int(time.time())}-r{run}"
         # (client, strategy) -> (project id, the user who uploaded it)
         self.uploaded: dict[tuple[str, str], tuple[int, Target]] = {}
 
-    def job(
-        self, direction: str, strategy: str, client: str, target: Target, **kw: Any
-    ) -> Job:
+    def job(self, direction: str, strategy: str, client: str, target: Target, **kw: Any) -> Job:
         name = f"bench-{client}-{direction}-{strategy}-{self.stamp}"
         work_dir = self.work / name
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -168,7 +186,11 @@ class _Run:
         return result
 
     def _verify(self, job: Job, result: JobResult, raw: RawClient) -> None:
-        if job.direction == "upload":
+        if job.client == "floor" and job.direction == "download":
+            files, size = result.extra.get("ann_files"), result.extra.get("blob_bytes")
+            if files != self.opts.images or size != result.extra.get("blob_bytes_recorded"):
+                raise RuntimeError(f"the replay wrote {files} annotation files, {size} blob bytes")
+        elif job.direction == "upload":
             if result.project_id is None:
                 raise RuntimeError("the strategy returned no project id")
             verify_upload(raw, int(result.project_id), self.data, self.opts.verify_sample)
@@ -208,6 +230,53 @@ class _Run:
                     self.uploaded[(client, strategy)] = (int(result.project_id), target)
         return records
 
+    def floor(self, direction: str, source: tuple[int, Target] | None = None) -> FloorRecord:
+        """The direction's floor (see ``_floor``): the fastest replay of a recorded run."""
+        record = FloorRecord(direction, self.run)
+        folder = self.recordings / direction
+        if not folder.exists() and not self._record(direction, folder, source):
+            record.error = "no recording of a blobflow run"
+            return record
+        for concurrency in self.opts.floor_concurrency:
+            if direction == "upload":
+                target, project_id = self.target.fresh(), None
+            else:
+                assert source is not None
+                project_id, target = source
+            job = self.job(
+                direction, "floor", "floor", target,
+                record=str(folder), concurrency=concurrency, project_id=project_id,
+            )  # fmt: skip
+            result = self.execute(job)
+            status = f"{result.seconds:.2f} s" if result.ok and result.seconds else "FAILED"
+            self.opts.log(
+                f"run {self.run + 1}/{self.opts.runs} {direction} floor "
+                f"({concurrency} in flight): {status}"
+            )
+            if result.ok and result.seconds:
+                record.tried[concurrency] = result.seconds
+            else:
+                record.error = result.error
+        return record
+
+    def _record(self, direction: str, folder: Path, source: tuple[int, Target] | None) -> bool:
+        """An untimed blobflow run of the job, its requests recorded into folder."""
+        strategy = "quick" if direction == "upload" else "fast"
+        if direction == "upload":
+            job = self.job("upload", strategy, "blobflow", self.target.fresh(), record=str(folder))
+        else:
+            assert source is not None
+            project_id, target = source
+            dest = self.work / "dl-recording"
+            job = self.job(direction, strategy, "blobflow", target, project_id=project_id,
+                           dest=str(dest), record=str(folder))  # fmt: skip
+        job.name = f"bench-recording-{direction}-{self.stamp}"
+        result = self.execute(job)
+        if not result.ok:
+            self.opts.log(f"recording a blobflow {direction} failed: {result.error}")
+            shutil.rmtree(folder, ignore_errors=True)
+        return result.ok
+
     def download_source(self) -> tuple[int, Target] | None:
         for key in _SOURCES:
             if key in self.uploaded:
@@ -230,6 +299,7 @@ class _Run:
         if not wanted:
             return []
         source = self.download_source()
+        self.source = source
         records = []
         for direction, strategy in wanted:
             for client in self.opts.active_clients():
@@ -254,9 +324,11 @@ def _results(
     records: list[RunRecord],
     limits: list[dict[str, float]],
     runs: int,
+    floors: list[FloorRecord],
 ) -> dict[str, Any]:
     return build_results(
         records,
+        floors=floors,
         images=opts.images,
         total_bytes=data.total_bytes,
         profile=opts.profile,
@@ -279,12 +351,14 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
     results: dict[str, Any] = {}
     base = opts.work_dir or Path(tempfile.gettempdir())
     base.mkdir(parents=True, exist_ok=True)
+    floors: list[FloorRecord] = []
     with tempfile.TemporaryDirectory(prefix="blobflow-bench-", dir=base) as tmp:
+        recordings = Path(tmp) / "recordings"
         for run in range(opts.runs):
             work = Path(tmp) / f"run{run}"
             work.mkdir()
             with _server(opts, work / "server-data") as target:
-                one = _Run(opts, data, target, run, work)
+                one = _Run(opts, data, target, run, work, recordings)
                 with RawClient(target.address, target.token) as raw:
                     lim = measure_limits(raw, target.team_id, data, work / "limits")
                 limits.append(lim.to_dict())
@@ -293,9 +367,13 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
                     f"{lim.raw_upload_seconds:.2f} s, raw download {lim.raw_download_seconds:.2f} s"
                 )
                 records += one.uploads()
+                if opts.floors and any(d == "upload" for d, _s in opts.strategies):
+                    floors.append(one.floor("upload"))
                 records += one.downloads()
+                if opts.floors and one.source is not None:
+                    floors.append(one.floor("download", one.source))
             shutil.rmtree(work, ignore_errors=True)
-            results = _results(opts, data, records, limits, run + 1)
+            results = _results(opts, data, records, limits, run + 1, floors)
             if opts.out is not None and run < opts.runs - 1:
                 # A long benchmark keeps what it measured so far if it is interrupted.
                 write_outputs({**results, "partial": f"{run + 1} of {opts.runs} runs"}, opts.out)
@@ -339,9 +417,7 @@ def format_sweep(points: list[dict[str, Any]]) -> str:
     head += [f"{n:,} img: us/img" for n in sizes] + [f"{n:,} img: RSS MB" for n in sizes]
     table = [head]
     for key in keys:
-        at = {
-            p["images"]: p for p in points if (p["direction"], p["strategy"], p["client"]) == key
-        }
+        at = {p["images"]: p for p in points if (p["direction"], p["strategy"], p["client"]) == key}
         row = list(key)
         for n in sizes:
             spi = at.get(n, {}).get("seconds_per_image")

@@ -41,6 +41,8 @@ class Job:
     name: str  # unique project / blob name for this run
     project_id: int | None = None  # download source
     dest: str | None = None  # download target
+    record: str | None = None  # untimed recording run: save its requests (and files) here
+    concurrency: int | None = None  # floor replay: requests in flight
 
 
 @dataclass
@@ -61,6 +63,8 @@ def run_job(job: Job, python: str, *, timeout: float, log_path: Path) -> JobResu
     """Run job in a child process; a crash, a timeout or no result line is a failed run."""
     if job.client == "sdk":
         cmd = [python, str(sdk_script_path())]
+    elif job.client == "floor":
+        cmd = [python, "-m", "blobflow.bench._floor"]
     else:
         cmd = [python, "-m", "blobflow.bench._runner"]
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,7 +93,11 @@ def run_job(job: Job, python: str, *, timeout: float, log_path: Path) -> JobResu
         peak_rss_mb=raw.get("peak_rss_mb"),
         project_id=raw.get("project_id"),
         error=raw.get("error"),
+        extra={k: v for k, v in raw.items() if k not in _FIELDS},
     )
+
+
+_FIELDS = {"ok", "seconds", "peak_rss_mb", "project_id", "error"}
 
 
 def main() -> None:

@@ -32,6 +32,32 @@ _DATASET = "ds0"
 _TF_BLOB_DIR = "/blob-files"
 
 
+def _api(job: Job) -> Api:
+    """The strategy's client; in a recording run its requests are recorded (see ``_record``)."""
+    api = Api(job.server, job.token)
+    if job.record:
+        from blobflow.bench._record import RecordingTransport
+
+        api.transport = RecordingTransport(api.transport)
+    return api
+
+
+async def _save_recording(api: Api, job: Job, *keep: Path) -> None:
+    """A recording run leaves its requests and the files it uploaded in ``job.record``."""
+    from blobflow.bench._record import RecordingTransport
+
+    if not job.record:
+        return
+    folder = Path(job.record)
+    assert isinstance(api.transport, RecordingTransport)
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(api.transport.save, folder)
+    seeds = {"team": job.team_id, "workspace": job.workspace_id, "project": job.project_id}
+    await asyncio.to_thread((folder / "seeds.json").write_text, json.dumps(seeds))
+    for path in keep:
+        await asyncio.to_thread(os.replace, path, folder / path.name)
+
+
 def _listdir(path: str) -> list[str]:
     return sorted(os.listdir(path))
 
@@ -105,13 +131,14 @@ async def upload_quick(job: Job) -> int | None:
     from blobflow.project import quick_import_async
 
     tar = Path(job.work_dir) / f"{job.name}.tar"
-    async with Api(job.server, job.token) as api:
+    async with _api(job) as api:
         project, dataset = await _project(api, job, set_meta=False)
         await quick_import_async(
             api, dataset, tar, anns=job.ann_dir, project_meta=await _meta(job), progress=False,
             images_dir=job.img_dir,
         )  # fmt: skip
-        return project.id
+    await _save_recording(api, job, tar, tar.with_name(f"{tar.stem}_offsets.pkl"))
+    return project.id
 
 
 async def _source(api: Api, job: Job) -> tuple[DatasetInfo, list[ImageInfo], Path]:
@@ -182,10 +209,11 @@ async def download_fast(job: Job) -> int | None:
     from blobflow.project import download_fast_async
 
     assert job.project_id is not None and job.dest is not None
-    async with Api(job.server, job.token) as api:
+    async with _api(job) as api:
         await download_fast_async(
             api, job.project_id, job.dest, download_blob_files=True, progress=False
         )
+    await _save_recording(api, job)
     return None
 
 

@@ -67,9 +67,20 @@ def test_bench_cli_runs_every_strategy_and_verifies(
             assert row["speedup_vs_standard"] == pytest.approx(1.0)
     assert set(results["targets"]) == {
         f"{d}_{s}_{t}" for d, s in (("upload", "quick"), ("download", "fast"))
-        for t in ("20x_vs_standard", "within_2x_of_limit", "5x_vs_sdk_best")
+        for t in ("within_1.3x_of_floor", "10x_vs_sdk_best")
     }  # fmt: skip
-    assert "| upload | quick | blobflow |" in (out / "results.md").read_text()
+    # the floor: a verified replay of each direction at each concurrency tried, every run
+    for direction in ("upload", "download"):
+        floor = results["floors"][direction]
+        assert not floor["errors"] and len(floor["seconds"]) == 1 and floor["seconds_median"] > 0
+        assert [set(t) for t in floor["tried"]] == [{"4", "16", "32"}]
+        assert floor["seconds_median"] == min(floor["tried"][0].values())
+    for row in results["results"]:
+        floor = results["floors"][row["direction"]]["seconds_median"]
+        assert row["ratio_to_floor"] == pytest.approx(row["seconds_median"] / floor)
+    markdown = (out / "results.md").read_text()
+    assert "| upload | quick | blobflow |" in markdown and "| x floor |" in markdown
+    assert "floors (median): upload " in markdown
     with Image.open(out / "results.png") as img:
         assert img.format == "PNG"
 

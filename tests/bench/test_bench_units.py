@@ -12,7 +12,7 @@ from PIL import Image
 
 from blobflow.bench._data import DataSpec, ensure_data
 from blobflow.bench._plot import plot_speedups
-from blobflow.bench._report import RunRecord, build_results, format_table
+from blobflow.bench._report import FloorRecord, RunRecord, build_results, format_table
 from blobflow.bench._verify import VerificationError, same_annotation, verify_download
 
 
@@ -128,8 +128,10 @@ def test_report_counts_failed_runs_without_time(tmp_path: Path) -> None:
     ]
     limits = [{"tar_seconds": 0.1, "raw_upload_seconds": 0.2, "raw_download_seconds": 0.3,
                "tar_bytes": 1e6}]  # fmt: skip
+    floors = [FloorRecord("upload", 0, {4: 0.6, 16: 0.4}), FloorRecord("upload", 1, {4: 0.44}),
+              FloorRecord("download", 0, {}, "not verified: y")]  # fmt: skip
     res = build_results(records, images=1000, total_bytes=4_000_000, profile="loopback",
-                        runs=2, limits=limits)  # fmt: skip
+                        runs=2, limits=limits, floors=floors)  # fmt: skip
     rows = {(r["direction"], r["strategy"], r["client"]): r for r in res["results"]}
     std, quick = rows[("upload", "standard", "blobflow")], rows[("upload", "quick", "blobflow")]
     assert std["seconds"] == [10.0, 12.0] and std["seconds_median"] == 11.0
@@ -141,10 +143,19 @@ def test_report_counts_failed_runs_without_time(tmp_path: Path) -> None:
     assert quick["speedup_vs_sdk_best"] == pytest.approx(80.0)
     fast = rows[("download", "fast", "blobflow")]
     assert fast["seconds_median"] is None and fast["speedup_vs_standard"] is None
-    assert res["targets"]["upload_quick_20x_vs_standard"] is True
-    assert res["targets"]["download_fast_20x_vs_standard"] is None
+    # each run's floor is its fastest concurrency; a row's "x floor" is against their median
+    assert res["floors"]["upload"]["seconds"] == [0.4, 0.44]
+    assert res["floors"]["upload"]["seconds_median"] == pytest.approx(0.42)
+    assert quick["ratio_to_floor"] == pytest.approx(0.5 / 0.42)
+    assert std["ratio_to_floor"] == pytest.approx(11.0 / 0.42)
+    assert res["floors"]["download"]["seconds_median"] is None
+    assert res["targets"]["upload_quick_within_1.3x_of_floor"] is True
+    assert res["targets"]["upload_quick_10x_vs_sdk_best"] is True
+    assert res["targets"]["download_fast_within_1.3x_of_floor"] is None
     table = format_table(res)
     assert "FAILED download fast (blobflow): boom" in table
+    assert "FAILED download floor: not verified: y" in table
+    assert "floors (median): upload 0.42 s" in table
     plot_speedups(res, tmp_path / "p.png")
     with Image.open(tmp_path / "p.png") as img:
         assert img.format == "PNG" and img.size[0] > 400
@@ -192,3 +203,42 @@ def test_recorded_bench_command_names_work_dir_and_out() -> None:
         "--strategies upload:quick --work-dir /dev/shm/w --out r1"
     )
     assert "secret" not in command
+
+
+def test_floor_replay_patches_only_the_ids_the_server_handed_out(tmp_path: Path) -> None:
+    """Recorded ids of different kinds may be equal (project 1, dataset 1): each is patched
+    by its kind; an id inside an annotation is data, not a reference; answers give new ids."""
+    from blobflow import _json
+    from blobflow.bench._floor import Replay, prepare
+
+    ann = {"objects": [{"id": 1, "classTitle": "car"}]}
+    calls = [
+        {"kind": "json", "method": "projects.add", "body": {"name": "p", "workspaceId": 7},
+         "response": {"id": 1, "workspaceId": 7}},
+        {"kind": "json", "method": "datasets.add", "body": {"projectId": 1, "name": "ds0"},
+         "response": {"id": 1, "projectId": 1}},
+        {"kind": "upload", "method": "file-storage.upload", "file": "b.tar",
+         "params": {"teamId": 3, "path": "/x/b.tar"}, "response": {"id": 5, "teamId": 3}},
+        {"kind": "json", "method": "images.bulk.add", "body": {"datasetId": 1, "images": [
+            {"title": "a.png", "teamFileId": 5, "sourceBlob": {"offsetStart": 0, "offsetEnd": 1}}]},
+         "response": [{"id": 1, "name": "a.png", "datasetId": 1}]},
+        {"kind": "json", "method": "annotations.bulk.add", "body": {"datasetId": 1,
+         "annotations": [{"imageId": 1, "annotation": ann}]}, "response": {"success": True}},
+    ]  # fmt: skip
+    (tmp_path / "requests.jsonl").write_text("".join(json.dumps(c) + "\n" for c in calls))
+    prepared = prepare(tmp_path, tmp_path / "w", {"team": 3, "workspace": 7}, tmp_path, tmp_path)
+    assert [sorted(c.deps) for c in prepared] == [[], [0], [], [1, 2], [1, 3]]
+    assert prepared[2].gate == "images" and prepared[4].after == "ann0"
+    assert prepared[4].writes == [(tmp_path / "a.png.json", b"")]  # read before it is sent
+    replay = Replay(prepared, "127.0.0.1:1", "t", {("team", 3): 30, ("workspace", 7): 70}, 4)
+    assert _json.loads(replay._body(prepared[0])) == {"name": "p", "workspaceId": 70}
+    replay._learn(prepared[0], {"id": 41, "workspaceId": 70})
+    replay._learn(prepared[1], {"id": 42, "projectId": 41})
+    assert replay._params(prepared[2]) == {"teamId": "30", "path": "/x/b.tar"}
+    replay._learn(prepared[2], {"id": 43, "teamId": 30})
+    body = _json.loads(replay._body(prepared[3]))
+    assert body["datasetId"] == 42 and body["images"][0]["teamFileId"] == 43
+    replay._learn(prepared[3], [{"id": 44, "name": "a.png", "datasetId": 42}])
+    assert _json.loads(replay._body(prepared[4])) == {
+        "datasetId": 42, "annotations": [{"imageId": 44, "annotation": ann}]
+    }  # fmt: skip
