@@ -39,7 +39,7 @@ from blobflow import (
 
 def make_source(cache: Path, files: int, size: int) -> Path:
     src = cache / f"src-{files}x{size}"
-    done = src / ".complete"
+    done = cache / f"src-{files}x{size}.complete"  # beside the folder: never packed
     if done.exists():
         return src
     shutil.rmtree(src, ignore_errors=True)
@@ -48,7 +48,6 @@ def make_source(cache: Path, files: int, size: int) -> Path:
     for i in range(files):
         n = rnd.randint(size * 3 // 4, size * 5 // 4)
         (src / f"img_{i:07d}.png").write_bytes(os.urandom(n))
-    # keep the marker out of the packed files: it lives beside, not inside
     done.touch()
     return src
 
@@ -72,8 +71,7 @@ def sdk_way(src: Path, tar: Path, out_dir: Path) -> None:
     """What ``sly.fs.archive_directory`` + ``save_blob_offsets_pkl`` do (minus logging)."""
     with tarfile.open(tar, "w", encoding="utf-8") as t:
         for p in sorted(src.iterdir()):
-            if p.name != ".complete":
-                t.add(p, arcname=p.name)
+            t.add(p, arcname=p.name)
     with tarfile.open(tar, "r") as t:
         batch = [
             (os.path.basename(m.name), m.offset_data, m.offset_data + m.size)
@@ -143,13 +141,11 @@ def main() -> int:
 
     cache = Path(args.cache_dir)
     src = make_source(cache, args.files, args.size)
-    # the marker file must not be packed: pack a filter that skips it
-    skip_marker: Callable[[str], bool] = lambda rel: rel != ".complete"  # noqa: E731
     work = Path(tempfile.mkdtemp(prefix="bench-format-", dir=cache))
     try:
         gnu_tar = work / "gnu.tar"
         our_tar = work / "blob.tar"
-        tar_cmd = ["tar", "cf", str(gnu_tar), "--exclude=.complete", "-C", str(src), "."]
+        tar_cmd = ["tar", "cf", str(gnu_tar), "-C", str(src), "."]
         t_gnu: list[float] = []
         t_ours: list[float] = []
         c_gnu: list[float] = []
@@ -159,11 +155,11 @@ def main() -> int:
             subprocess.run(tar_cmd, check=True)
 
         def pack() -> None:
-            archive_directory(src, our_tar, offsets_dir=work, filter_func=skip_marker)
+            archive_directory(src, our_tar, offsets_dir=work)
 
         # warm the page cache and both code paths once, then alternate
         subprocess.run(tar_cmd, check=True)
-        archive_directory(src, our_tar, offsets_dir=work, filter_func=skip_marker)
+        archive_directory(src, our_tar, offsets_dir=work)
         for _ in range(args.repeat):
             for walls, cpus, fn in ((t_gnu, c_gnu, run_tar), (t_ours, c_ours, pack)):
                 wall, cpu = measure(fn)

@@ -5,59 +5,53 @@ The public surface is re-exported here; everything in underscore modules is priv
 
 from __future__ import annotations
 
-from blobflow._config import TransferConfig
-from blobflow._errors import BlobflowError, BlobFormatError, IntegrityError, UnsafePickleError
-from blobflow._media import SUPPORTED_IMG_EXTS
-from blobflow.api import (
-    AnnotationInfo,
-    Api,
-    ApiError,
-    AuthError,
-    ConflictError,
-    DatasetInfo,
-    FileInfo,
-    ImageInfo,
-    NotFoundError,
-    ProjectInfo,
-    RetryBudgetExceeded,
-    TeamInfo,
-    WorkspaceInfo,
-)
-from blobflow.blob import (
-    BlobImageInfo,
-    BlobPart,
-    BlobReader,
-    archive_directory,
-    archive_directory_parts,
-    get_file_offsets_batch_generator,
-    save_blob_offsets_pkl,
-)
-from blobflow.project import (
-    Dataset,
-    OpenMode,
-    Project,
-    ProjectError,
-    QuickImportResult,
-    download_fast,
-    download_fast_async,
-    quick_import,
-    quick_import_async,
-    upload_project,
-    upload_project_async,
-)
+from typing import TYPE_CHECKING
 
+from blobflow._lazy import attach
 
-def _installed_version() -> str:
-    # The version is written once, in pyproject.toml; the installed metadata carries it.
-    from importlib.metadata import PackageNotFoundError, version
+if TYPE_CHECKING:
+    from blobflow._config import TransferConfig
+    from blobflow._errors import BlobflowError, BlobFormatError, IntegrityError, UnsafePickleError
+    from blobflow._media import SUPPORTED_IMG_EXTS
+    from blobflow._version import __version__
+    from blobflow.api import (
+        AnnotationInfo,
+        Api,
+        ApiError,
+        AuthError,
+        ConflictError,
+        DatasetInfo,
+        FileInfo,
+        ImageInfo,
+        NotFoundError,
+        ProjectInfo,
+        RetryBudgetExceeded,
+        TeamInfo,
+        WorkspaceInfo,
+    )
+    from blobflow.blob import (
+        BlobImageInfo,
+        BlobPart,
+        BlobReader,
+        archive_directory,
+        archive_directory_parts,
+        get_file_offsets_batch_generator,
+        save_blob_offsets_pkl,
+    )
+    from blobflow.project import (
+        Dataset,
+        OpenMode,
+        Project,
+        ProjectError,
+        QuickImportResult,
+        download_fast,
+        download_fast_async,
+        quick_import,
+        quick_import_async,
+        upload_project,
+        upload_project_async,
+    )
 
-    try:
-        return version("blobflow")
-    except PackageNotFoundError:  # imported from a source tree that was never installed
-        return "0+unknown"
-
-
-__version__ = _installed_version()
 
 __all__ = [
     "__version__",
@@ -103,3 +97,56 @@ __all__ = [
     "quick_import",
     "quick_import_async",
 ]
+
+if not TYPE_CHECKING:  # each name's module is imported when the name is first read
+    __getattr__, __dir__ = attach(
+        __name__,
+        {
+            "blobflow._version": ("__version__",),
+            "blobflow._config": ("TransferConfig",),
+            "blobflow._errors": (
+                "BlobflowError",
+                "BlobFormatError",
+                "IntegrityError",
+                "UnsafePickleError",
+            ),
+            "blobflow._media": ("SUPPORTED_IMG_EXTS",),
+            "blobflow.api": (
+                "AnnotationInfo",
+                "Api",
+                "ApiError",
+                "AuthError",
+                "ConflictError",
+                "DatasetInfo",
+                "FileInfo",
+                "ImageInfo",
+                "NotFoundError",
+                "ProjectInfo",
+                "RetryBudgetExceeded",
+                "TeamInfo",
+                "WorkspaceInfo",
+            ),
+            "blobflow.blob": (
+                "BlobImageInfo",
+                "BlobPart",
+                "BlobReader",
+                "archive_directory",
+                "archive_directory_parts",
+                "get_file_offsets_batch_generator",
+                "save_blob_offsets_pkl",
+            ),
+            "blobflow.project": (
+                "Dataset",
+                "OpenMode",
+                "Project",
+                "ProjectError",
+                "QuickImportResult",
+                "download_fast",
+                "download_fast_async",
+                "quick_import",
+                "quick_import_async",
+                "upload_project",
+                "upload_project_async",
+            ),
+        },
+    )

@@ -13,7 +13,6 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from blobflow import __version__
 from blobflow._errors import BlobflowError, BlobFormatError
 
 if TYPE_CHECKING:
@@ -371,11 +370,24 @@ def _add_bench(sub: Any) -> None:
 _COMMANDS: list[Callable[[Any], None]] = [_add_bench, _add_serve, _add_blob_commands, _add_transfer]
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the installed metadata is read only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from blobflow._version import __version__
+
+        print(f"blobflow {__version__}")  # stdout, as argparse's own "version" action
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="blobflow", description="Move very many small images as tar blobs."
     )
-    parser.add_argument("--version", action="version", version=f"blobflow {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for add in _COMMANDS:

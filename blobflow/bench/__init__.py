@@ -5,9 +5,14 @@ See the README "Benchmark" section for what is measured and the ``results.json``
 
 from __future__ import annotations
 
-from blobflow.bench._data import BenchData, DataSpec, ensure_data
-from blobflow.bench._report import format_table, write_outputs
-from blobflow.bench._run import PROFILES, BenchOptions, format_sweep, run_bench, run_sweep
+from typing import TYPE_CHECKING
+
+from blobflow._lazy import attach
+
+if TYPE_CHECKING:
+    from blobflow.bench._data import BenchData, DataSpec, ensure_data
+    from blobflow.bench._report import format_table, write_outputs
+    from blobflow.bench._run import PROFILES, BenchOptions, format_sweep, run_bench, run_sweep
 
 __all__ = [
     "PROFILES",
@@ -21,3 +26,19 @@ __all__ = [
     "run_sweep",
     "write_outputs",
 ]
+
+if not TYPE_CHECKING:  # each name's module is imported when the name is first read
+    __getattr__, __dir__ = attach(
+        __name__,
+        {
+            "blobflow.bench._data": ("BenchData", "DataSpec", "ensure_data"),
+            "blobflow.bench._report": ("format_table", "write_outputs"),
+            "blobflow.bench._run": (
+                "PROFILES",
+                "BenchOptions",
+                "format_sweep",
+                "run_bench",
+                "run_sweep",
+            ),
+        },
+    )

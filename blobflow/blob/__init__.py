@@ -4,10 +4,17 @@ A blob is an uncompressed tar of images plus an offsets index (``<tar stem>_offs
 image name -> byte range, end exclusive) that the Supervisely SDK reads and writes.
 """
 
-from blobflow.blob._offsets import get_file_offsets_batch_generator, save_blob_offsets_pkl
-from blobflow.blob._pack import BlobPart, archive_directory, archive_directory_parts
-from blobflow.blob._pickle import OFFSETS_PKL_BATCH_SIZE, OFFSETS_PKL_SUFFIX, BlobImageInfo
-from blobflow.blob._reader import BlobReader
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from blobflow._lazy import attach
+
+if TYPE_CHECKING:
+    from blobflow.blob._offsets import get_file_offsets_batch_generator, save_blob_offsets_pkl
+    from blobflow.blob._pack import BlobPart, archive_directory, archive_directory_parts
+    from blobflow.blob._pickle import OFFSETS_PKL_BATCH_SIZE, OFFSETS_PKL_SUFFIX, BlobImageInfo
+    from blobflow.blob._reader import BlobReader
 
 __all__ = [
     "OFFSETS_PKL_BATCH_SIZE",
@@ -20,3 +27,18 @@ __all__ = [
     "get_file_offsets_batch_generator",
     "save_blob_offsets_pkl",
 ]
+
+if not TYPE_CHECKING:  # each name's module is imported when the name is first read
+    __getattr__, __dir__ = attach(
+        __name__,
+        {
+            "blobflow.blob._offsets": ("get_file_offsets_batch_generator", "save_blob_offsets_pkl"),
+            "blobflow.blob._pack": ("BlobPart", "archive_directory", "archive_directory_parts"),
+            "blobflow.blob._pickle": (
+                "OFFSETS_PKL_BATCH_SIZE",
+                "OFFSETS_PKL_SUFFIX",
+                "BlobImageInfo",
+            ),
+            "blobflow.blob._reader": ("BlobReader",),
+        },
+    )

@@ -10,11 +10,14 @@ import mmap
 import os
 import re
 from collections.abc import Iterator
-from typing import NamedTuple
-
-import numpy as np
+from typing import TYPE_CHECKING, NamedTuple
 
 from blobflow._errors import BlobFormatError
+
+# numpy (the vectorised checksums of the scanner) is imported by the scanner when it runs: the
+# packer, and with it ``blobflow pack``, starts without it.
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "BLOCK",
@@ -183,22 +186,26 @@ def _sniff_not_tar(head: bytes, path: str) -> BlobFormatError:
     return BlobFormatError(f"{path}: not a tar archive (no tar header at byte 0)")
 
 
-_POW8 = 8 ** np.arange(7, dtype=np.int64)[::-1]
+_POW8 = (8**6, 8**5, 8**4, 8**3, 8**2, 8, 1)  # place values of a 7-digit octal field
 
 
 def _stored_checksums(field: np.ndarray) -> np.ndarray:
     """Parse the 8-byte checksum fields of many headers; -1 where a row cannot be parsed."""
+    import numpy as np
+
     digit = (field >= 48) & (field <= 55)
     value = np.full(len(field), -1, dtype=np.int64)
     for n in (6, 7):  # "%06o\0 " (tarfile, GNU tar, us) and "%07o\0"
         ok = digit[:, :n].all(axis=1) & ((field[:, n] == 0) | (field[:, n] == 32))
         ok &= value < 0
-        value[ok] = (field[ok, :n].astype(np.int64) - 48) @ _POW8[-n:]
+        value[ok] = (field[ok, :n].astype(np.int64) - 48) @ np.array(_POW8[-n:], dtype=np.int64)
     return value
 
 
 def _verify_checksums(mm: mmap.mmap, positions: list[int], path: str) -> None:
     """Check the header checksums of a group at once (numpy: ~0.4 us a header, not 3 us)."""
+    import numpy as np
+
     whole = len(mm) - len(mm) % BLOCK
     blocks = np.frombuffer(mm, dtype=np.uint8, count=whole).reshape(-1, BLOCK)
     hdrs = blocks[np.asarray(positions, dtype=np.int64) // BLOCK]  # a copy

@@ -8,20 +8,18 @@ refused the token, 4 the server cannot be reached, 5 the disk is full (partial f
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from blobflow._errors import BlobflowError
 from blobflow.project._errors import ProjectError
-from blobflow.project._progress import run_sync
 
+# What the commands run (asyncio, the client, tqdm) is imported when they run: building the
+# parser, for ``blobflow --help`` or any other sub-command, needs none of it.
 if TYPE_CHECKING:
     from blobflow.api import Api
 
@@ -87,6 +85,7 @@ def _run(args: argparse.Namespace, work: Callable[[Api], Awaitable[dict[str, Any
     """Connect, run ``work``, print its summary; map failures to one line and an exit code."""
     from blobflow.api import Api, AuthError
     from blobflow.project._download import DiskFullError
+    from blobflow.project._progress import run_sync
 
     server, token = _credentials(args)
 
@@ -235,6 +234,10 @@ def _pack_folder(src: Path, work: Path) -> Path:
 
 
 def _cmd_upload(args: argparse.Namespace) -> int:
+    import asyncio
+    import shutil
+    import tempfile
+
     from blobflow.project._upload import upload_project_async
 
     src = Path(args.src)
@@ -297,6 +300,10 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
 # --- import-blob ------------------------------------------------------------------------
 def _cmd_import_blob(args: argparse.Namespace) -> int:
+    import asyncio
+    import shutil
+    import tempfile
+
     from blobflow.blob import OFFSETS_PKL_SUFFIX, save_blob_offsets_pkl
     from blobflow.project._quick_import import quick_import_async
 

@@ -6,9 +6,25 @@ event loop; :class:`ServerProcess` runs it in a child process.
 
 from __future__ import annotations
 
-from blobflow.server._app import create_app
-from blobflow.server._context import ServerConfig
-from blobflow.server._embedded import ServerHandle, serve_in_process
-from blobflow.server._process import ServerProcess
+from typing import TYPE_CHECKING
+
+from blobflow._lazy import attach
+
+if TYPE_CHECKING:
+    from blobflow.server._app import create_app
+    from blobflow.server._context import ServerConfig
+    from blobflow.server._embedded import ServerHandle, serve_in_process
+    from blobflow.server._process import ServerProcess
 
 __all__ = ["ServerConfig", "ServerHandle", "ServerProcess", "create_app", "serve_in_process"]
+
+if not TYPE_CHECKING:  # each name's module is imported when the name is first read
+    __getattr__, __dir__ = attach(
+        __name__,
+        {
+            "blobflow.server._app": ("create_app",),
+            "blobflow.server._context": ("ServerConfig",),
+            "blobflow.server._embedded": ("ServerHandle", "serve_in_process"),
+            "blobflow.server._process": ("ServerProcess",),
+        },
+    )

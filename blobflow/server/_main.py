@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import json
 import os
-import signal
 import sys
-import threading
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from blobflow._loop import run as run_loop
-from blobflow.server._context import ServerConfig
-from blobflow.server._embedded import ServerHandle, start_site
+# The server itself (aiohttp, asyncio) is imported by ``run``: ``blobflow serve --help`` and
+# every other sub-command's parser only need ``add_arguments``.
+if TYPE_CHECKING:
+    import asyncio
+
+    from blobflow.server._context import ServerConfig
+    from blobflow.server._embedded import ServerHandle
 
 __all__ = ["add_arguments", "run"]
 
@@ -70,6 +71,8 @@ def _announce(handle: ServerHandle, as_json: bool, quiet: bool) -> None:
 
 
 def _stop_on_stdin_eof(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    import threading
+
     def wait_for_eof() -> None:
         try:
             fd = sys.stdin.fileno()
@@ -98,6 +101,11 @@ def _tune_gc() -> None:
 async def _serve(
     config: ServerConfig, as_json: bool, quiet: bool, stop_on_stdin_eof: bool = False
 ) -> None:
+    import asyncio
+    import signal
+
+    from blobflow.server._embedded import start_site
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -116,6 +124,11 @@ async def _serve(
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from blobflow._loop import run as run_loop
+    from blobflow.server._context import ServerConfig
+
     config = ServerConfig(
         Path(args.data_dir).resolve(),
         token=args.token,
