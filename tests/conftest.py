@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +65,21 @@ def no_blocking_calls(request: pytest.FixtureRequest) -> Iterator[Any]:
         yield None
         return
     with blockbuster_ctx(["blobflow"]) as bb:
+        for function in bb.functions.values():
+            for filename, names in THIRD_PARTY_SETUP:
+                function.can_block_in(filename, names)
         yield bb
+
+
+# Drivers of the scale-out backends that touch a few local files when they connect: asyncpg
+# looks for ~/.pgpass and ~/.postgresql/*, botocore reads its bundled service models. That
+# happens once per pooled connection or client (at start-up), in the library, not per request.
+THIRD_PARTY_SETUP: list[tuple[str, set[str]]] = [
+    ("asyncpg/connect_utils.py", {"_parse_connect_dsn_and_args"}),
+    ("botocore/loaders.py", {"load_service_model", "load_data_with_path", "load_data",
+                             "list_available_services", "list_api_versions"}),
+    ("aiobotocore/session.py", {"_create_client"}),
+]
 
 
 @pytest.fixture(scope="session")
@@ -124,10 +141,87 @@ def thread_server(tmp_path: Path) -> Iterator[Any]:
         yield handle
 
 
+# The server suites run on each storage backend: the embedded default (SQLite + files in the
+# data dir) and the scale-out one (PostgreSQL + S3-compatible storage) when the services are
+# given: BLOBFLOW_TEST_DB=postgresql://... and BLOBFLOW_TEST_S3=s3://bucket (with the AWS_*
+# variables). Without them the scale-out runs skip, unless BLOBFLOW_REQUIRE_SCALE=1 (CI), where
+# a missing service fails them.
+BACKENDS = ["embedded", "pg+s3"]
+
+
+def scale_settings() -> tuple[str, str] | None:
+    """``(db_url, s3_url)`` of the test services, ``None`` (skip) or a failure (CI)."""
+    db, s3 = os.environ.get("BLOBFLOW_TEST_DB"), os.environ.get("BLOBFLOW_TEST_S3")
+    if db and s3:
+        return db, s3
+    if os.environ.get("BLOBFLOW_REQUIRE_SCALE") == "1":
+        pytest.fail("BLOBFLOW_REQUIRE_SCALE=1 but BLOBFLOW_TEST_DB / BLOBFLOW_TEST_S3 are unset")
+    pytest.skip("no PostgreSQL + S3 test services (BLOBFLOW_TEST_DB, BLOBFLOW_TEST_S3)")
+
+
+@asynccontextmanager
+async def scale_backend() -> AsyncIterator[dict[str, Any]]:
+    """A fresh PostgreSQL schema and S3 prefix for one server (or several sharing them):
+    the ``db_url`` and ``storage_url`` keywords of ``serve_in_process``; removed afterwards."""
+    import asyncpg
+    from aiobotocore.session import get_session
+
+    settings = scale_settings()
+    assert settings is not None
+    db_url, s3_url = settings
+    name = f"t{uuid.uuid4().hex[:16]}"
+    bucket = s3_url[len("s3://"):].split("/", 1)[0]
+    admin = await asyncpg.connect(db_url)
+    try:
+        await admin.execute(f"CREATE SCHEMA {name}")
+    finally:
+        await admin.close()
+    async with get_session().create_client("s3") as s3:
+        try:
+            await s3.create_bucket(Bucket=bucket)
+        except s3.exceptions.BucketAlreadyOwnedByYou:
+            pass
+    sep = "&" if "?" in db_url else "?"
+    try:
+        yield {"db_url": f"{db_url}{sep}search_path={name}", "storage_url": f"s3://{bucket}/{name}"}
+    finally:
+        admin = await asyncpg.connect(db_url)
+        try:
+            await admin.execute(f"DROP SCHEMA {name} CASCADE")
+        finally:
+            await admin.close()
+        async with get_session().create_client("s3") as s3:
+            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=name + "/")
+            async for page in pages:
+                keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                if keys:
+                    await s3.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+
+
 @pytest.fixture
-async def server(tmp_path: Path) -> Any:
-    """An in-process blobflow reference server on a fresh data dir (a ``ServerHandle``)."""
+def backend() -> str:
+    """The backend of the ``server`` fixture; the server suites (tests/server,
+    tests/reliability) override it with ``each_backend``."""
+    return "embedded"
+
+
+@pytest.fixture(params=BACKENDS)
+def each_backend(request: pytest.FixtureRequest) -> str:
+    """One run per entry of :data:`BACKENDS`."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def server(backend: str, tmp_path: Path) -> Any:
+    """An in-process blobflow reference server on a fresh data dir (a ``ServerHandle``) on
+    ``backend``."""
     from blobflow.server import serve_in_process
 
-    async with serve_in_process(tmp_path / "server-data", token="test-token") as handle:
+    if backend == "embedded":
+        async with serve_in_process(tmp_path / "server-data", token="test-token") as handle:
+            yield handle
+        return
+    async with scale_backend() as urls, serve_in_process(
+        tmp_path / "server-data", token="test-token", **urls
+    ) as handle:
         yield handle

@@ -24,16 +24,36 @@ __all__ = ["open_backends", "make_database", "make_storage"]
 log = logging.getLogger("blobflow.server")
 
 
+def _missing_extra(what: str, exc: ImportError) -> BlobflowError:
+    return BlobflowError(
+        f"{what} needs the optional dependencies: pip install 'blobflow[server-scale]' ({exc})"
+    )
+
+
 def make_database(config: ServerConfig) -> Database:
     if config.db_url is None:
         return SqliteDatabase(config.data_dir / "blobflow.sqlite3")
-    raise BlobflowError(f"unsupported database URL {config.db_url!r}")
+    if not config.db_url.startswith(("postgresql://", "postgres://")):
+        raise BlobflowError(f"--db must be a postgresql:// URL, not {config.db_url!r}")
+    try:
+        from blobflow.server._pg import PgDatabase
+    except ImportError as exc:
+        raise _missing_extra("--db postgresql://", exc) from None
+    return PgDatabase(config.db_url)
 
 
 def make_storage(config: ServerConfig) -> BlobStore:
     if config.storage_url is None:
         return LocalStorage(config.data_dir)
-    raise BlobflowError(f"unsupported storage URL {config.storage_url!r}")
+    if not config.storage_url.startswith("s3://"):
+        raise BlobflowError(
+            f"--storage must be an s3://bucket/prefix URL, not {config.storage_url!r}"
+        )
+    try:
+        from blobflow.server._s3 import S3Storage
+    except ImportError as exc:
+        raise _missing_extra("--storage s3://", exc) from None
+    return S3Storage(config.storage_url, sweep_grace_s=config.sweep_grace_s)
 
 
 async def _until_ready(what: str, step: Callable[[], Awaitable[None]], deadline: float) -> None:

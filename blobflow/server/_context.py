@@ -48,6 +48,9 @@ class ServerConfig:
     storage_url: str | None = None
     #: How long start-up waits for the database and the object store to answer.
     startup_timeout_s: float = 30.0
+    #: Orphaned stored files younger than this are kept (another node may be committing them);
+    #: ``None``: the store's default (0 for local files, one hour for S3).
+    sweep_grace_s: float | None = None
 
 
 @dataclass

@@ -69,10 +69,14 @@ async def serve_in_process(
     port: int = 0,
     latency_ms: float = 0,
     bandwidth_mbps: float | None = None,
+    db_url: str | None = None,
+    storage_url: str | None = None,
+    startup_timeout_s: float = 30.0,
 ) -> AsyncIterator[ServerHandle]:
     """Run the reference server in this event loop; yields its :class:`ServerHandle`.
 
     Without ``data_dir`` the data lives in a temporary directory removed on exit.
+    ``db_url``/``storage_url`` select the scale-out backends (see ``blobflow serve --db``).
     """
     loop = asyncio.get_running_loop()
     temp = None
@@ -81,7 +85,8 @@ async def serve_in_process(
         data_dir = temp
     config = ServerConfig(
         Path(data_dir), token=token, host=host, port=port, latency_ms=latency_ms,
-        bandwidth_mbps=bandwidth_mbps,
+        bandwidth_mbps=bandwidth_mbps, db_url=db_url, storage_url=storage_url,
+        startup_timeout_s=startup_timeout_s,
     )
     try:
         runner, handle = await start_site(config)

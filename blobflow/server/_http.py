@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,10 @@ from aiohttp import web
 from blobflow import _json
 from blobflow.server._errors import RangeNotSatisfiable
 
-__all__ = ["Encoded", "json_response", "parse_range", "send_bytes", "send_file", "RateShaper"]
+__all__ = [
+    "Encoded", "json_response", "parse_range", "send_bytes", "send_file", "send_stream",
+    "RateShaper",
+]
 
 _CHUNK = 256 << 10
 
@@ -157,6 +161,35 @@ async def send_file(
             await shaper.write(resp, chunk)
     finally:
         await loop.run_in_executor(None, os.close, fd)
+    await resp.write_eof()
+    return resp
+
+
+async def send_stream(
+    request: web.Request,
+    size: int,
+    read: Callable[[int, int], AsyncIterator[bytes]],
+    *,
+    checksum: str | None = None,
+    shaper: RateShaper | None = None,
+) -> web.StreamResponse:
+    """A stored file of ``size`` bytes streamed from ``read(start, end)`` (a remote store's
+    ranged read), with Range support like :func:`send_file`."""
+    rng = parse_range(request.headers.get("Range"), size)
+    resp = web.StreamResponse()
+    resp.content_type = "application/octet-stream"
+    start, end = _range_headers(resp, rng, size, checksum)
+    resp.content_length = end - start
+    chunks = read(start, end) if end > start else None
+    # The first chunk before the headers: a store that fails now is still an error answer.
+    first = await anext(chunks, b"") if chunks is not None else b""
+    await resp.prepare(request)
+    write = resp.write if shaper is None else (lambda data: shaper.write(resp, data))
+    if first:
+        await write(first)
+    if chunks is not None:
+        async for chunk in chunks:
+            await write(chunk)
     await resp.write_eof()
     return resp
 

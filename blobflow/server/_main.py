@@ -27,6 +27,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--data-dir", default="./blobflow-data", help="where metadata and files live"
     )
     parser.add_argument(
+        "--db",
+        default=os.environ.get("BLOBFLOW_DB") or None,
+        help="metadata database: postgresql://user@host:port/db (default $BLOBFLOW_DB, else "
+        "SQLite in the data dir); needs blobflow[server-scale]",
+    )
+    parser.add_argument(
+        "--storage",
+        default=os.environ.get("BLOBFLOW_STORAGE") or None,
+        help="where stored bytes live: s3://bucket/prefix (endpoint, region and credentials from "
+        "the AWS_* environment variables; default $BLOBFLOW_STORAGE, else files in the data dir)",
+    )
+    parser.add_argument(
+        "--startup-timeout",
+        type=float,
+        default=30.0,
+        help="seconds to wait at start for the database and the object store (default 30)",
+    )
+    parser.add_argument(
         "--token",
         default=os.environ.get("BLOBFLOW_TOKEN") or None,  # an empty variable means unset
         help="API token to register (default $BLOBFLOW_TOKEN, else the stored or a new one)",
@@ -136,6 +154,9 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         latency_ms=args.latency_ms,
         bandwidth_mbps=args.bandwidth_mbps,
+        db_url=getattr(args, "db", None),
+        storage_url=getattr(args, "storage", None),
+        startup_timeout_s=getattr(args, "startup_timeout", 30.0),
     )
     coro = _serve(
         config,

@@ -81,3 +81,36 @@ def blob_items(file_id: int, names: list[str], size: int = 10) -> list[dict[str,
          "sourceBlob": {"offsetStart": i * size, "offsetEnd": (i + 1) * size}}
         for i, n in enumerate(names)
     ]
+
+
+async def stored_files(server: Any) -> list[str]:
+    """Every file the server's store holds, complete or in flight, on either backend (checked
+    with the store's own listing: the files on disk, or the bucket's keys and open multipart
+    uploads)."""
+    from blobflow.server._context import STATE
+    from blobflow.server._storage import LocalStorage
+
+    storage = server._app[STATE].storage
+    if isinstance(storage, LocalStorage):
+        return sorted(
+            str(p.relative_to(storage.root))
+            for sub in ("objects", "images", "tmp")
+            for p in (storage.root / sub).rglob("*")
+            if p.is_file()
+        )
+    s3, root = storage.client, storage.key("")
+    keys = [
+        obj["Key"]
+        async for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=storage.bucket, Prefix=root
+        )
+        for obj in page.get("Contents", [])
+    ]
+    uploads = await s3.list_multipart_uploads(Bucket=storage.bucket, Prefix=root)
+    return sorted(keys + [f"in flight: {u['Key']}" for u in uploads.get("Uploads", [])])
+
+
+@pytest.fixture
+def backend(each_backend: str) -> str:
+    """The server suites run on each backend (see tests/conftest.py)."""
+    return each_backend

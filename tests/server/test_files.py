@@ -6,7 +6,7 @@ import base64
 import hashlib
 from typing import Any
 
-from .conftest import API, Client
+from .conftest import API, Client, stored_files
 
 
 def b64sha(data: bytes) -> str:
@@ -136,6 +136,4 @@ async def test_failed_bulk_upload_registers_nothing(client: Client, server: Any)
         assert r.status == 400
     # ...and so is the whole request: no entry, no stored or temporary file
     assert await client.ok("file-storage.list", {"teamId": server.team_id, "path": "/"}) == []
-    data_dir = server.data_dir
-    assert [p for p in (data_dir / "objects").rglob("*") if p.is_file()] == []
-    assert list((data_dir / "tmp").iterdir()) == []
+    assert await stored_files(server) == []
