@@ -12,7 +12,9 @@ WORKDIR /app
 # Only what the package needs, so the layer is rebuilt only when the code changes.
 COPY pyproject.toml README.md LICENSE ./
 COPY blobflow ./blobflow
-RUN pip install . \
+# EXTRAS="[server-scale]": the PostgreSQL and S3 drivers (docker-compose.yml's scale profile).
+ARG EXTRAS=""
+RUN pip install ".${EXTRAS}" \
     && useradd --system --uid 10001 --home-dir /data blobflow \
     && mkdir -p /data && chown blobflow /data
 

@@ -13,7 +13,7 @@ import os
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -159,16 +159,10 @@ def scale_settings() -> tuple[str, str] | None:
     pytest.skip("no PostgreSQL + S3 test services (BLOBFLOW_TEST_DB, BLOBFLOW_TEST_S3)")
 
 
-@asynccontextmanager
-async def scale_backend() -> AsyncIterator[dict[str, Any]]:
-    """A fresh PostgreSQL schema and S3 prefix for one server (or several sharing them):
-    the ``db_url`` and ``storage_url`` keywords of ``serve_in_process``; removed afterwards."""
+async def _create_backend(db_url: str, s3_url: str) -> dict[str, Any]:
     import asyncpg
     from aiobotocore.session import get_session
 
-    settings = scale_settings()
-    assert settings is not None
-    db_url, s3_url = settings
     name = f"t{uuid.uuid4().hex[:16]}"
     bucket = s3_url[len("s3://"):].split("/", 1)[0]
     admin = await asyncpg.connect(db_url)
@@ -182,20 +176,70 @@ async def scale_backend() -> AsyncIterator[dict[str, Any]]:
         except s3.exceptions.BucketAlreadyOwnedByYou:
             pass
     sep = "&" if "?" in db_url else "?"
+    return {"db_url": f"{db_url}{sep}search_path={name}", "storage_url": f"s3://{bucket}/{name}"}
+
+
+async def _drop_backend(db_url: str, urls: dict[str, Any]) -> None:
+    import asyncpg
+    from aiobotocore.session import get_session
+
+    bucket, _, name = urls["storage_url"][len("s3://"):].partition("/")
+    admin = await asyncpg.connect(db_url)
     try:
-        yield {"db_url": f"{db_url}{sep}search_path={name}", "storage_url": f"s3://{bucket}/{name}"}
+        await admin.execute(f"DROP SCHEMA {name} CASCADE")
     finally:
-        admin = await asyncpg.connect(db_url)
-        try:
-            await admin.execute(f"DROP SCHEMA {name} CASCADE")
-        finally:
-            await admin.close()
-        async with get_session().create_client("s3") as s3:
-            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=name + "/")
-            async for page in pages:
-                keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-                if keys:
-                    await s3.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+        await admin.close()
+    async with get_session().create_client("s3") as s3:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=name + "/")
+        async for page in pages:
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                await s3.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+
+
+@asynccontextmanager
+async def scale_backend() -> AsyncIterator[dict[str, Any]]:
+    """A fresh PostgreSQL schema and S3 prefix for one server (or several sharing them):
+    the ``db_url`` and ``storage_url`` keywords of ``serve_in_process``; removed afterwards."""
+    settings = scale_settings()
+    assert settings is not None
+    urls = await _create_backend(*settings)
+    try:
+        yield urls
+    finally:
+        await _drop_backend(settings[0], urls)
+
+
+@contextmanager
+def scale_backend_sync() -> Iterator[dict[str, Any]]:
+    """:func:`scale_backend` for synchronous (session) fixtures."""
+    settings = scale_settings()
+    assert settings is not None
+    urls = asyncio.run(_create_backend(*settings))
+    try:
+        yield urls
+    finally:
+        asyncio.run(_drop_backend(settings[0], urls))
+
+
+@pytest.fixture(scope="session", name="scale_backend_sync")
+def _scale_backend_sync_fixture() -> Callable[[], Any]:
+    """:func:`scale_backend_sync`, for conftests that cannot import this module."""
+    return scale_backend_sync
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def session_backend(request: pytest.FixtureRequest) -> str:
+    """One run per entry of :data:`BACKENDS`, for session-scoped servers."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def scale_urls() -> AsyncIterator[dict[str, Any]]:
+    """A fresh PostgreSQL schema and S3 prefix for several nodes to share (skips, or fails
+    under BLOBFLOW_REQUIRE_SCALE=1, without the services)."""
+    async with scale_backend() as urls:
+        yield urls
 
 
 @pytest.fixture

@@ -115,8 +115,9 @@ class FaultProxy:
     def address(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    async def start(self) -> FaultProxy:
-        self._server = await asyncio.start_server(self._on_client, "127.0.0.1", 0)
+    async def start(self, port: int = 0) -> FaultProxy:
+        """Listen on ``port`` (0: a free one; a closed proxy's port to bring it back)."""
+        self._server = await asyncio.start_server(self._on_client, "127.0.0.1", port)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 

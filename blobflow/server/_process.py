@@ -42,6 +42,8 @@ class ServerProcess:
         latency_ms: float = 0,
         bandwidth_mbps: float | None = None,
         startup_timeout: float = 30.0,
+        db_url: str | None = None,
+        storage_url: str | None = None,
     ) -> None:
         self._temp: str | None = None
         self.data_dir = Path(data_dir) if data_dir is not None else None
@@ -51,6 +53,8 @@ class ServerProcess:
         self.latency_ms = latency_ms
         self.bandwidth_mbps = bandwidth_mbps
         self.startup_timeout = startup_timeout
+        self.db_url = db_url
+        self.storage_url = storage_url
         self.address = ""
         self.team_id = 0
         self.workspace_id = 0
@@ -71,6 +75,10 @@ class ServerProcess:
         ]
         if self.bandwidth_mbps:
             argv += ["--bandwidth-mbps", str(self.bandwidth_mbps)]
+        if self.db_url:
+            argv += ["--db", self.db_url]
+        if self.storage_url:
+            argv += ["--storage", self.storage_url]
         return argv
 
     def _ready(self, line: bytes) -> None:
@@ -193,8 +201,22 @@ class ServerProcess:
         returns its ``(team_id, workspace_id)``."""
         return await asyncio.get_running_loop().run_in_executor(None, self.add_tenant_sync, token)
 
+    async def _add_tenant_pg(self, token: str) -> tuple[int, int]:
+        from blobflow.server._pg import PgDatabase
+
+        assert self.db_url is not None
+        db = PgDatabase(self.db_url, pool_size=1)
+        try:
+            await db.open()
+            tenant = await db.write(add_tenant, token)
+        finally:
+            await db.close()
+        return tenant.team_id, tenant.workspace_id
+
     def add_tenant_sync(self, token: str) -> tuple[int, int]:
         """:meth:`add_tenant` for synchronous callers."""
+        if self.db_url:
+            return asyncio.run(self._add_tenant_pg(token))
         assert self.data_dir is not None
         conn = connect(self.data_dir / "blobflow.sqlite3")
         try:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import AsyncExitStack
@@ -77,6 +78,16 @@ async def _call(aw: Awaitable[T]) -> T:
         raise
 
 
+def _started(upload: dict[str, Any]) -> datetime:
+    """When a multipart upload began: from its key (``tmp/<unix time>-<name>``), else as the
+    store reports it."""
+    stamp = upload["Key"].rpartition("/")[2].partition("-")[0]
+    if stamp.isdigit():
+        return datetime.fromtimestamp(int(stamp), timezone.utc)
+    started: datetime = upload["Initiated"]
+    return started
+
+
 class S3Upload(Upload):
     """One upload: buffered up to a part, then a multipart upload with one part in flight."""
 
@@ -114,7 +125,9 @@ class S3Upload(Upload):
 
     async def _send_part(self, data: bytes) -> None:
         if self._upload_id is None:
-            self._key = f"tmp/{self._name}"
+            # The start time in the name: sweeps age uploads by it (some S3-compatible
+            # servers report no useful "Initiated" time).
+            self._key = f"tmp/{int(time.time())}-{self._name}"
             started = await _call(self._store.client.create_multipart_upload(
                 Bucket=self._store.bucket, Key=self._store.key(self._key)
             ))
@@ -316,7 +329,7 @@ class S3Storage(BlobStore):
         except _DOWN as exc:
             raise _unavailable(exc) from exc
         await self.remove(orphans)
-        stale = [u for u in uploads.get("Uploads", []) if u["Initiated"] <= cutoff]
+        stale = [u for u in uploads.get("Uploads", []) if _started(u) <= cutoff]
         for u in stale:
             await _call(self.client.abort_multipart_upload(
                 Bucket=self.bucket, Key=u["Key"], UploadId=u["UploadId"]

@@ -46,12 +46,23 @@ def _requires_sdk(sdk_python: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def sdk_server(sdk_python: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """One blobflow server (child process) for the whole suite; tests use fresh projects."""
+def sdk_server(
+    sdk_python: str, tmp_path_factory: pytest.TempPathFactory, session_backend: str,
+    request: pytest.FixtureRequest,
+) -> Iterator[Any]:
+    """One blobflow server (child process) for the whole suite, on each backend; tests use
+    fresh projects."""
     from blobflow.server import ServerProcess
 
     data_dir = tmp_path_factory.mktemp("sdk-server-data")
-    with ServerProcess(data_dir=data_dir, token=secrets.token_hex(64)) as server:
+    if session_backend == "embedded":
+        with ServerProcess(data_dir=data_dir, token=secrets.token_hex(64)) as server:
+            yield server
+        return
+    scale_backend_sync = request.getfixturevalue("scale_backend_sync")
+    with scale_backend_sync() as urls, ServerProcess(
+        data_dir=data_dir, token=secrets.token_hex(64), **urls
+    ) as server:
         yield server
 
 
