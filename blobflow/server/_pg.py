@@ -110,8 +110,14 @@ CREATE TABLE image_tags(
 CREATE INDEX image_tags_image ON image_tags(image_id);
 """
 
-#: Version n is ``MIGRATIONS[n - 1]``; ``blobflow_schema`` records the versions applied.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1,)
+#: Version n is ``MIGRATIONS[n - 1]``; ``blobflow_schema`` records the versions applied. A
+#: column added to ``_db.SCHEMA`` needs a step here too (``test_schemas_match`` checks).
+MIGRATIONS: tuple[str, ...] = (
+    _SCHEMA_V1,
+    # images: width and height, read from the image header at registration
+    "ALTER TABLE images ADD COLUMN IF NOT EXISTS width BIGINT,"
+    " ADD COLUMN IF NOT EXISTS height BIGINT",
+)
 
 # Tables whose rows get an id on insert: an INSERT into one returns it (``lastrowid``).
 _ID_TABLES = frozenset({

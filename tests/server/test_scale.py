@@ -233,3 +233,33 @@ async def test_start_up_waits_a_bounded_time_for_the_stores(
                                     startup_timeout_s=1.5):
             pass
     assert time.monotonic() - started < 10
+
+
+async def test_schemas_match(scale_urls: dict[str, Any], tmp_path: Path) -> None:
+    """PostgreSQL's migrated schema has every table and column of SQLite's (a column added to
+    one backend only would break the other's queries)."""
+    from blobflow.server._db import connect
+    from blobflow.server._pg import PgDatabase
+
+    def sqlite_columns(path: Path) -> set[tuple[str, str]]:
+        conn = connect(path)
+        try:
+            tables = [r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )]
+            return {(t, r[1]) for t in tables for r in conn.execute(f"PRAGMA table_info({t})")}
+        finally:
+            conn.close()
+
+    lite = await asyncio.to_thread(sqlite_columns, tmp_path / "db.sqlite3")
+    db = PgDatabase(scale_urls["db_url"], pool_size=1)
+    await db.open()
+    try:
+        pg = await db.read(lambda conn: {(r[0], r[1]) for r in conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema()"
+        )})
+    finally:
+        await db.close()
+    missing = sorted(lite - pg)
+    assert not missing, f"add a step to blobflow.server._pg.MIGRATIONS for: {missing}"
