@@ -256,16 +256,23 @@ def each_backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def server(backend: str, tmp_path: Path) -> Any:
+async def backend_urls(backend: str) -> AsyncIterator[dict[str, Any]]:
+    """The ``db_url``/``storage_url`` keywords (of ``serve_in_process`` and ``ServerProcess``)
+    for ``backend``: none for the embedded one, a fresh schema and prefix for pg+s3."""
+    if backend == "embedded":
+        yield {}
+        return
+    async with scale_backend() as urls:
+        yield urls
+
+
+@pytest.fixture
+async def server(backend_urls: dict[str, Any], tmp_path: Path) -> Any:
     """An in-process blobflow reference server on a fresh data dir (a ``ServerHandle``) on
     ``backend``."""
     from blobflow.server import serve_in_process
 
-    if backend == "embedded":
-        async with serve_in_process(tmp_path / "server-data", token="test-token") as handle:
-            yield handle
-        return
-    async with scale_backend() as urls, serve_in_process(
-        tmp_path / "server-data", token="test-token", **urls
+    async with serve_in_process(
+        tmp_path / "server-data", token="test-token", **backend_urls
     ) as handle:
         yield handle

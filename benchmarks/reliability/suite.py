@@ -138,13 +138,16 @@ async def run_crash_trials(
     seed: int = 1,
     figures: TrialFigures | None = None,
     log: Any = None,
+    **server_kw: Any,
 ) -> TrialFigures:
-    """Kill -9 a ServerProcess during uploads; one data dir across all trials."""
+    """Kill -9 a ServerProcess during uploads; one data dir (or ``server_kw``'s database and
+    bucket) across all trials."""
     figs = figures or TrialFigures()
     src = await asyncio.to_thread(make_source, work / "crash-src", images, seed + 77)
-    span = await calibrate_upload(work / "calibrate", src)
+    span = await calibrate_upload(work / "calibrate", src, **server_kw)
     for i in range(trials):
-        r = await crash_trial(work / "crash-data", src, seed * 1000 + i, max_delay=span * 1.2)
+        r = await crash_trial(work / "crash-data", src, seed * 1000 + i, max_delay=span * 1.2,
+                              **server_kw)
         figs.add(r)
         if log:
             log(r)

@@ -442,12 +442,14 @@ def integrity_check(db_path: Path) -> str:
     return ok if not fk else f"{ok}; foreign key violations: {fk[:5]}"
 
 
-async def calibrate_upload(data_dir: Path, src: Source) -> float:
-    """Seconds a clean upload of ``src`` takes against a ServerProcess (crash delays span it)."""
+async def calibrate_upload(data_dir: Path, src: Source, **server_kw: Any) -> float:
+    """Seconds a clean upload of ``src`` takes against a ServerProcess (crash delays span it).
+    ``server_kw``: ``db_url``/``storage_url`` of ServerProcess (the scale-out backends)."""
     from blobflow.server import ServerProcess
 
     token = "calibrate-token-" + "k" * 20
-    async with ServerProcess(data_dir, token=token) as srv, aiohttp.ClientSession() as s:
+    srv = ServerProcess(data_dir, token=token, **server_kw)
+    async with srv, aiohttp.ClientSession() as s:
         v = Verifier(s, srv.address, token, srv.team_id)
         _, dataset_id = await _new_dataset(v, srv.workspace_id, "calibrate")
         t0 = time.monotonic()
@@ -460,8 +462,11 @@ def _crash_config(src: Source) -> Any:
     return fast_retry_config(retry_attempts=3, bulk_add_batch=max(50, len(src.images) // 8))
 
 
-async def crash_trial(data_dir: Path, src: Source, seed: int, *, max_delay: float) -> TrialResult:
-    """Kill -9 the server during an upload at a random moment; restart; check; re-run."""
+async def crash_trial(
+    data_dir: Path, src: Source, seed: int, *, max_delay: float, **server_kw: Any
+) -> TrialResult:
+    """Kill -9 the server during an upload at a random moment; restart; check; re-run.
+    ``server_kw``: ``db_url``/``storage_url`` of ServerProcess (the scale-out backends)."""
     from blobflow.server import ServerProcess
 
     rng = random.Random(seed)
@@ -469,7 +474,7 @@ async def crash_trial(data_dir: Path, src: Source, seed: int, *, max_delay: floa
     t0 = time.monotonic()
     token = "crash-token-" + "c" * 24
     cfg = _crash_config(src)
-    srv = ServerProcess(data_dir, token=token)
+    srv = ServerProcess(data_dir, token=token, **server_kw)
     await srv.__aenter__()
     try:
         async with aiohttp.ClientSession() as s:
@@ -486,11 +491,12 @@ async def crash_trial(data_dir: Path, src: Source, seed: int, *, max_delay: floa
             res.outcome, res.error = _classify(exc)
     finally:
         await srv.__aexit__(None, None, None)
-    check = await asyncio.to_thread(integrity_check, data_dir / "blobflow.sqlite3")
-    if check != "ok":
-        res.corrupt += 1
-        res.problems.append(f"PRAGMA integrity_check after the crash: {check}")
-    srv = ServerProcess(data_dir, token=token)
+    if not server_kw.get("db_url"):  # PostgreSQL checks its own constraints per transaction
+        check = await asyncio.to_thread(integrity_check, data_dir / "blobflow.sqlite3")
+        if check != "ok":
+            res.corrupt += 1
+            res.problems.append(f"PRAGMA integrity_check after the crash: {check}")
+    srv = ServerProcess(data_dir, token=token, **server_kw)
     await srv.__aenter__()
     try:
         async with aiohttp.ClientSession() as s:

@@ -8,6 +8,7 @@ The full run (100 + 100 trials, 10 crashes) is ``python -m benchmarks.reliabilit
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,6 +35,7 @@ async def test_transfer_trials_through_faults(tmp_path: Path) -> None:
     assert sum(figs.figures()["faults_injected"].values()) > 0, "no fault was injected"
 
 
-async def test_server_crash_mid_import(tmp_path: Path) -> None:
-    figs = await run_crash_trials(tmp_path, trials=1, images=2000, seed=5)
+async def test_server_crash_mid_import(tmp_path: Path, backend_urls: dict[str, Any]) -> None:
+    """On each backend (on PostgreSQL + S3 the restarted node is the survivor that sweeps)."""
+    figs = await run_crash_trials(tmp_path, trials=1, images=2000, seed=5, **backend_urls)
     _assert_all_ok(figs, {"crash"})
