@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -133,10 +133,30 @@ async def create_app(config: ServerConfig) -> web.Application:
     app.router.add_get("/healthz", _healthz)
     app.router.add_route("*", API_PREFIX + "{method}", _dispatch)
 
+    async def sweeper(app: web.Application) -> AsyncIterator[None]:
+        task = None
+        if config.sweep_interval_s > 0:
+            task = asyncio.create_task(_sweep_every(state, config.sweep_interval_s))
+        yield
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
     async def close(app: web.Application) -> None:
         await db.close()
         await storage.close()
 
+    app.cleanup_ctx.append(sweeper)
     app.on_cleanup.append(close)
     return app
+
+
+async def _sweep_every(state: State, interval: float) -> None:
+    """What a node that crashed left is removed by the nodes that did not, while they run."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await sweep_orphans(state)
+        except ApiError as exc:  # the store is unreachable now: next time
+            log.warning("sweep skipped: %s", exc.message)
 

@@ -51,6 +51,8 @@ class ServerConfig:
     #: Orphaned stored files younger than this are kept (another node may be committing them);
     #: ``None``: the store's default (0 for local files, one hour for S3).
     sweep_grace_s: float | None = None
+    #: Sweep orphans every this many seconds while running (0: only at start-up).
+    sweep_interval_s: float = 0.0
 
 
 @dataclass

@@ -72,6 +72,8 @@ async def serve_in_process(
     db_url: str | None = None,
     storage_url: str | None = None,
     startup_timeout_s: float = 30.0,
+    sweep_grace_s: float | None = None,
+    sweep_interval_s: float = 0.0,
 ) -> AsyncIterator[ServerHandle]:
     """Run the reference server in this event loop; yields its :class:`ServerHandle`.
 
@@ -86,7 +88,8 @@ async def serve_in_process(
     config = ServerConfig(
         Path(data_dir), token=token, host=host, port=port, latency_ms=latency_ms,
         bandwidth_mbps=bandwidth_mbps, db_url=db_url, storage_url=storage_url,
-        startup_timeout_s=startup_timeout_s,
+        startup_timeout_s=startup_timeout_s, sweep_grace_s=sweep_grace_s,
+        sweep_interval_s=sweep_interval_s,
     )
     try:
         runner, handle = await start_site(config)

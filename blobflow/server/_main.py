@@ -45,6 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds to wait at start for the database and the object store (default 30)",
     )
     parser.add_argument(
+        "--sweep-interval",
+        type=float,
+        default=None,
+        help="seconds between sweeps of orphaned stored files while running (default: 3600 "
+        "with --storage s3://, else only at start-up; 0: only at start-up)",
+    )
+    parser.add_argument(
         "--token",
         default=os.environ.get("BLOBFLOW_TOKEN") or None,  # an empty variable means unset
         help="API token to register (default $BLOBFLOW_TOKEN, else the stored or a new one)",
@@ -141,6 +148,13 @@ async def _serve(
         print("blobflow server stopped", file=sys.stderr)
 
 
+def _sweep_interval(args: argparse.Namespace) -> float:
+    interval: float | None = getattr(args, "sweep_interval", None)
+    if interval is None:  # nodes sharing a bucket: survivors clean up after a crashed one
+        return 3600.0 if getattr(args, "storage", None) else 0.0
+    return interval
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -157,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
         db_url=getattr(args, "db", None),
         storage_url=getattr(args, "storage", None),
         startup_timeout_s=getattr(args, "startup_timeout", 30.0),
+        sweep_interval_s=_sweep_interval(args),
     )
     coro = _serve(
         config,

@@ -263,3 +263,23 @@ async def test_schemas_match(scale_urls: dict[str, Any], tmp_path: Path) -> None
         await db.close()
     missing = sorted(lite - pg)
     assert not missing, f"add a step to blobflow.server._pg.MIGRATIONS for: {missing}"
+
+
+async def test_a_running_node_sweeps_what_a_crashed_one_left(
+    scale_urls: dict[str, Any], tmp_path: Path
+) -> None:
+    """With a sweep interval, a node removes orphans (an unfinished multipart upload, an
+    object no row names) while it runs, once they are older than the grace period."""
+    async with serve_in_process(tmp_path / "n", token=TOKEN, sweep_grace_s=0,
+                                sweep_interval_s=0.2, **scale_urls) as node:
+        storage = node._app[STATE].storage  # type: ignore[index]
+        await storage.client.create_multipart_upload(
+            Bucket=storage.bucket, Key=storage.key("tmp/1-crashed")
+        )
+        await storage.client.put_object(
+            Bucket=storage.bucket, Key=storage.key("objects/ab/orphan"), Body=b"x"
+        )
+        deadline = time.monotonic() + 20
+        while await stored_files(node):
+            assert time.monotonic() < deadline, await stored_files(node)
+            await asyncio.sleep(0.2)
