@@ -305,6 +305,9 @@ class PgDatabase(Database):
         self._connect_timeout = connect_timeout_s
         self._statement_timeout = statement_timeout_s
         self._pool: asyncpg.Pool | None = None
+        # Writes wait for the cross-node lock holding a connection: at most half the pool
+        # does, so reads always find one.
+        self._writers = asyncio.Semaphore(max(1, pool_size // 2))
         self._executor = ThreadPoolExecutor(pool_size, thread_name_prefix="blobflow-pg")
 
     async def open(self) -> None:
@@ -378,7 +381,7 @@ class PgDatabase(Database):
             return await self._run(conn, fn, args)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        async with self._acquire() as conn:
+        async with self._writers, self._acquire() as conn:
             try:
                 async with conn.transaction():
                     await conn.execute("SELECT pg_advisory_xact_lock($1)", _WRITE_LOCK)
