@@ -159,17 +159,22 @@ def scale_settings() -> tuple[str, str] | None:
     pytest.skip("no PostgreSQL + S3 test services (BLOBFLOW_TEST_DB, BLOBFLOW_TEST_S3)")
 
 
-async def _create_backend(db_url: str, s3_url: str) -> dict[str, Any]:
+async def _pg_admin(db_url: str, statement: str) -> None:
     import asyncpg
+
+    admin = await asyncpg.connect(db_url)
+    try:
+        await admin.execute(statement)
+    finally:
+        await admin.close()
+
+
+async def _create_backend(db_url: str, s3_url: str) -> dict[str, Any]:
     from aiobotocore.session import get_session
 
     name = f"t{uuid.uuid4().hex[:16]}"
     bucket = s3_url[len("s3://"):].split("/", 1)[0]
-    admin = await asyncpg.connect(db_url)
-    try:
-        await admin.execute(f"CREATE SCHEMA {name}")
-    finally:
-        await admin.close()
+    await _pg_admin(db_url, f"CREATE SCHEMA {name}")
     async with get_session().create_client("s3") as s3:
         try:
             await s3.create_bucket(Bucket=bucket)
@@ -180,15 +185,10 @@ async def _create_backend(db_url: str, s3_url: str) -> dict[str, Any]:
 
 
 async def _drop_backend(db_url: str, urls: dict[str, Any]) -> None:
-    import asyncpg
     from aiobotocore.session import get_session
 
     bucket, _, name = urls["storage_url"][len("s3://"):].partition("/")
-    admin = await asyncpg.connect(db_url)
-    try:
-        await admin.execute(f"DROP SCHEMA {name} CASCADE")
-    finally:
-        await admin.close()
+    await _pg_admin(db_url, f"DROP SCHEMA {name} CASCADE")
     async with get_session().create_client("s3") as s3:
         pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=name + "/")
         async for page in pages:
