@@ -272,6 +272,8 @@ def _bench_command(args: argparse.Namespace) -> str:
         parts.append("--sweep " + ",".join(str(n) for n in args.sweep))
     if args.strategies:
         parts.append("--strategies " + ",".join(f"{d}:{s}" for d, s in args.strategies))
+    if args.full:
+        parts.append("--full")
     if args.server:
         parts.append(f"--server {args.server}")
     if args.work_dir:
@@ -285,6 +287,7 @@ def _bench(args: argparse.Namespace) -> int:
 
     from blobflow.bench import BenchOptions, format_sweep, format_table, run_bench, run_sweep
     from blobflow.bench._report import ORDER, write_outputs
+    from blobflow.bench._run import HEADLINE
 
     def log(msg: str) -> None:
         if not args.quiet:
@@ -301,6 +304,10 @@ def _bench(args: argparse.Namespace) -> int:
         token=args.token,
         seed=args.seed,
         strategies=args.strategies or ORDER,
+        # By default the runs after the first repeat only the headline strategies, and the
+        # floors are measured once, at one concurrency: a trustworthy answer in a few minutes.
+        # --full, an explicit --strategies or a single run times everything in every run.
+        repeat=None if args.full or args.strategies or args.runs == 1 else HEADLINE,
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         work_dir=Path(args.work_dir) if args.work_dir else None,
         verify_sample=args.verify_sample,
@@ -309,6 +316,7 @@ def _bench(args: argparse.Namespace) -> int:
         floors=not args.no_floor,
         command=_bench_command(args),
         log=log,
+        live=sys.stderr if sys.stderr.isatty() and not args.quiet else None,
     )
     results = run_sweep(opts, args.sweep) if args.sweep else run_bench(opts)
     paths = write_outputs(results, Path(args.out))
@@ -336,7 +344,12 @@ def _add_bench(sub: Any) -> None:
     )
     p.add_argument("--images", type=int, default=30000, help="number of images (default 30000)")
     p.add_argument("--image-kb", type=float, default=4.0, help="average image size in KB")
-    p.add_argument("--runs", type=int, default=3, help="repetitions; the median is reported")
+    p.add_argument("--runs", type=int, default=3,
+                   help="repetitions (default 3); the median is reported. The first run times "
+                   "every strategy, the others only upload:quick and download:fast (see --full)")
+    p.add_argument("--full", action="store_true",
+                   help="time every strategy (and the floors) in every run: the full table, "
+                   "about three times as long")
     p.add_argument("--profile", choices=["loopback", "wan"], default="loopback",
                    help="wan: the embedded server adds 40 ms per request and 200 Mbit/s")
     p.add_argument("--sdk-python", metavar="PATH",

@@ -18,10 +18,11 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from blobflow.bench._data import BenchData, DataSpec, ensure_data
 from blobflow.bench._limits import measure_limits
+from blobflow.bench._progress import Progress, Step
 from blobflow.bench._raw import RawClient
 from blobflow.bench._report import (
     ORDER,
@@ -34,10 +35,12 @@ from blobflow.bench._report import (
 from blobflow.bench._runner import Job, JobResult, run_job
 from blobflow.bench._verify import verify_download, verify_upload
 
-__all__ = ["PROFILES", "BenchOptions", "Target", "run_bench", "run_sweep"]
+__all__ = ["HEADLINE", "PROFILES", "BenchOptions", "Target", "plan", "run_bench", "run_sweep"]
 
 # name -> (latency per request in ms, per-connection bandwidth in Mbit/s or None)
 PROFILES: dict[str, tuple[float, float | None]] = {"loopback": (0.0, None), "wan": (40.0, 200.0)}
+# What the default run repeats after its first run: the answer a first-time user wants.
+HEADLINE: tuple[tuple[str, str], ...] = (("upload", "quick"), ("download", "fast"))
 # Preferred download sources: a blob project uploaded (and verified) in the same run.
 _SOURCES = [("blobflow", "quick"), ("blobflow", "blob"), ("sdk", "quick"), ("sdk", "blob")]
 
@@ -54,6 +57,9 @@ class BenchOptions:
     token: str | None = None
     seed: int = 0
     strategies: Sequence[tuple[str, str]] = tuple(ORDER)
+    #: strategies timed again in the runs after the first (None: every strategy in every run);
+    #: the floors are measured in every run only when it is None
+    repeat: Sequence[tuple[str, str]] | None = None
     clients: Sequence[str] = ("blobflow", "sdk")
     cache_dir: Path | None = None
     work_dir: Path | None = None
@@ -65,9 +71,54 @@ class BenchOptions:
     python: str = sys.executable
     command: str = ""
     log: Callable[[str], None] = field(default=lambda msg: print(msg, file=sys.stderr))
+    #: a terminal on which each step's line is updated in place (None: lines through ``log``)
+    live: TextIO | None = None
 
     def active_clients(self) -> list[str]:
         return [c for c in self.clients if c == "blobflow" or (c == "sdk" and self.sdk_python)]
+
+    def strategies_in(self, run: int, direction: str) -> list[str]:
+        """The strategies of ``direction`` timed in ``run``: every one in the first run, then
+        those in ``repeat`` (every one when it is None)."""
+        return [
+            s
+            for d, s in self.strategies
+            if d == direction and (run == 0 or self.repeat is None or (d, s) in self.repeat)
+        ]
+
+    def floors_in(self, run: int) -> list[int]:
+        """The concurrencies at which ``run`` measures the floors: every one in every run, or,
+        when only the headline is repeated, the middle one in the first run."""
+        if not self.floors or not self.floor_concurrency:
+            return []
+        if self.repeat is None:
+            return list(self.floor_concurrency)
+        middle = sorted(self.floor_concurrency)[len(self.floor_concurrency) // 2]
+        return [middle] if run == 0 else []
+
+
+_SETUP = ("setup", "", "")
+_CLEANUP = ("cleanup", "", "")
+
+
+def plan(opts: BenchOptions) -> list[Step]:
+    """The bench's steps in order, as far as they are known up front (for the time left)."""
+    steps = []
+    for run in range(opts.runs):
+        steps.append(Step(run, _SETUP))
+        uploads = opts.strategies_in(run, "upload")
+        downloads = opts.strategies_in(run, "download")
+        for direction, strategies in (("upload", uploads), ("download", downloads)):
+            if direction == "download" and downloads and not {"quick", "blob"} & set(uploads):
+                steps.append(Step(run, ("source", "quick", "blobflow")))
+            clients = opts.active_clients()
+            steps += [Step(run, (direction, s, c)) for s in strategies for c in clients]
+            if strategies and opts.floors_in(run):
+                if run == 0:
+                    steps.append(Step(run, ("recording", direction, "")))
+                steps += [Step(run, ("floor", direction, str(c))) for c in opts.floors_in(run)]
+        steps.append(Step(run, _CLEANUP))
+    return steps
 
 
 @dataclass(frozen=True)
@@ -135,8 +186,10 @@ class _Run:
         run: int,
         work: Path,
         recordings: Path,
+        progress: Progress,
     ):
         self.opts, self.data, self.target, self.run, self.work = opts, data, target, run, work
+        self.progress = progress
         self.recordings = recordings  # kept across runs: one recording per direction
         self.source: tuple[int, Target] | None = None  # the downloads' project
         self.stamp = f"{int(time.time())}-r{run}"
@@ -164,7 +217,19 @@ class _Run:
             **kw,
         )
 
-    def execute(self, job: Job) -> JobResult:
+    def execute(self, job: Job, key: tuple[str, str, str] | None = None) -> JobResult:
+        """Run one job in its child process and verify it, showing its progress."""
+        step = Step(self.run, key or (job.direction, job.strategy, job.client))
+        self.progress.begin(step)
+        result = self._execute(job)
+        if result.ok:
+            outcome = f"{result.seconds:.2f} s, verified" if result.seconds else "done"
+        else:
+            outcome = f"FAILED: {result.error}"
+        self.progress.end(step, outcome)
+        return result
+
+    def _execute(self, job: Job) -> JobResult:
         python = self.opts.sdk_python if job.client == "sdk" else self.opts.python
         assert python is not None
         # Child logs are kept (in <out>/logs) only for runs that fail.
@@ -179,6 +244,8 @@ class _Run:
                 result.ok = False
                 result.error = f"not verified: {type(exc).__name__}: {exc}"
         shutil.rmtree(job.work_dir, ignore_errors=True)
+        if job.dest is not None:  # a download's folder is verified: its removal is this step's
+            shutil.rmtree(job.dest, ignore_errors=True)
         if result.ok:
             log_path.unlink(missing_ok=True)
         elif result.error and str(log_path) not in result.error:
@@ -199,12 +266,6 @@ class _Run:
             verify_download(Path(job.dest), self.data)
 
     def record(self, job: Job, result: JobResult) -> RunRecord:
-        status = f"{result.seconds:.2f} s" if result.ok and result.seconds else "FAILED"
-        detail = "" if result.ok else f": {result.error}"
-        self.opts.log(
-            f"run {self.run + 1}/{self.opts.runs} {job.direction} {job.strategy} "
-            f"({job.client}): {status}{detail}"
-        )
         return RunRecord(
             job.direction,
             job.strategy,
@@ -218,9 +279,8 @@ class _Run:
 
     def uploads(self) -> list[RunRecord]:
         records = []
-        for direction, strategy in self.opts.strategies:
-            if direction != "upload":
-                continue
+        direction = "upload"
+        for strategy in self.opts.strategies_in(self.run, direction):
             for client in self.opts.active_clients():
                 target = self.target.fresh()
                 job = self.job(direction, strategy, client, target)
@@ -237,7 +297,7 @@ class _Run:
         if not folder.exists() and not self._record(direction, folder, source):
             record.error = "no recording of a blobflow run"
             return record
-        for concurrency in self.opts.floor_concurrency:
+        for concurrency in self.opts.floors_in(self.run):
             if direction == "upload":
                 target, project_id = self.target.fresh(), None
             else:
@@ -247,12 +307,7 @@ class _Run:
                 direction, "floor", "floor", target,
                 record=str(folder), concurrency=concurrency, project_id=project_id,
             )  # fmt: skip
-            result = self.execute(job)
-            status = f"{result.seconds:.2f} s" if result.ok and result.seconds else "FAILED"
-            self.opts.log(
-                f"run {self.run + 1}/{self.opts.runs} {direction} floor "
-                f"({concurrency} in flight): {status}"
-            )
+            result = self.execute(job, ("floor", direction, str(concurrency)))
             if result.ok and result.seconds:
                 record.tried[concurrency] = result.seconds
             else:
@@ -271,7 +326,7 @@ class _Run:
             job = self.job(direction, strategy, "blobflow", target, project_id=project_id,
                            dest=str(dest), record=str(folder))  # fmt: skip
         job.name = f"bench-recording-{direction}-{self.stamp}"
-        result = self.execute(job)
+        result = self.execute(job, ("recording", direction, ""))
         if not result.ok:
             self.opts.log(f"recording a blobflow {direction} failed: {result.error}")
             shutil.rmtree(folder, ignore_errors=True)
@@ -288,14 +343,14 @@ class _Run:
             target = self.target.fresh()
             job = self.job("upload", strategy, client, target)
             job.name = f"bench-source-{self.stamp}"
-            result = self.execute(job)
+            result = self.execute(job, ("source", strategy, client))
             if result.ok and result.project_id is not None:
                 return int(result.project_id), target
             self.opts.log(f"download source ({client} {strategy}) failed: {result.error}")
         return None
 
     def downloads(self) -> list[RunRecord]:
-        wanted = [(d, s) for d, s in self.opts.strategies if d == "download"]
+        wanted = [("download", s) for s in self.opts.strategies_in(self.run, "download")]
         if not wanted:
             return []
         source = self.download_source()
@@ -314,7 +369,6 @@ class _Run:
                 else:
                     result = self.execute(job)
                 records.append(self.record(job, result))
-                shutil.rmtree(dest, ignore_errors=True)
         return records
 
 
@@ -338,45 +392,79 @@ def _results(
     )
 
 
+def _data(opts: BenchOptions) -> BenchData:
+    """The cached data set; generating it (the first time only) shows its progress."""
+    made = 0
+    shown = 0.0
+
+    def generated(count: int) -> None:
+        nonlocal made, shown
+        made += count
+        if made == opts.images or time.monotonic() - shown >= 5:
+            shown = time.monotonic()
+            opts.log(f"data: generated {made:,} of {opts.images:,} images (once; then cached)")
+
+    spec = DataSpec(opts.images, opts.image_kb, opts.seed)
+    data = ensure_data(spec, opts.cache_dir, progress=generated)
+    opts.log(f"data: {opts.images:,} images, {data.total_bytes / 1e6:.1f} MB, in {data.root}")
+    return data
+
+
+def _describe(opts: BenchOptions) -> str:
+    """What this bench will time, in one line."""
+    runs = f"{opts.runs} run{'s' if opts.runs > 1 else ''}"
+    clients = " and ".join(opts.active_clients())
+    if opts.runs > 1 and opts.repeat is not None:
+        again = ", ".join(f"{d} {s}" for d, s in opts.strategies if (d, s) in opts.repeat)
+        what = f"every strategy in run 1, then {again or 'nothing'} (--full: everything, 3x)"
+    else:
+        what = "every strategy in every run"
+    return f"bench: {opts.images:,} images, {clients}, {runs}: {what}"
+
+
 def run_bench(opts: BenchOptions) -> dict[str, Any]:
     """Run the whole comparison; return the results dict (see ``_report``)."""
     if opts.profile not in PROFILES:
         raise ValueError(f"unknown profile {opts.profile!r}; choose from {', '.join(PROFILES)}")
     started = time.perf_counter()
-    opts.log(f"data: {opts.images:,} images of ~{opts.image_kb:g} KB (cached after the first run)")
-    data = ensure_data(DataSpec(opts.images, opts.image_kb, opts.seed), opts.cache_dir)
-    opts.log(f"data: {data.root} ({data.total_bytes / 1e6:.1f} MB)")
+    data = _data(opts)
     records: list[RunRecord] = []
     limits: list[dict[str, float]] = []
     results: dict[str, Any] = {}
     base = opts.work_dir or Path(tempfile.gettempdir())
     base.mkdir(parents=True, exist_ok=True)
     floors: list[FloorRecord] = []
+    progress = Progress(plan(opts), opts.images, opts.runs, opts.log, live=opts.live)
+    progress.announce(_describe(opts))
     with tempfile.TemporaryDirectory(prefix="blobflow-bench-", dir=base) as tmp:
         recordings = Path(tmp) / "recordings"
         for run in range(opts.runs):
             work = Path(tmp) / f"run{run}"
             work.mkdir()
+            progress.begin(setup := Step(run, _SETUP))
             with _server(opts, work / "server-data") as target:
-                one = _Run(opts, data, target, run, work, recordings)
+                one = _Run(opts, data, target, run, work, recordings, progress)
                 with RawClient(target.address, target.token) as raw:
                     lim = measure_limits(raw, target.team_id, data, work / "limits")
                 limits.append(lim.to_dict())
-                opts.log(
-                    f"run {run + 1}/{opts.runs} limits: tar {lim.tar_seconds:.2f} s, raw upload "
-                    f"{lim.raw_upload_seconds:.2f} s, raw download {lim.raw_download_seconds:.2f} s"
+                progress.end(
+                    setup,
+                    f"tar {lim.tar_seconds:.2f} s, raw upload {lim.raw_upload_seconds:.2f} s, "
+                    f"raw download {lim.raw_download_seconds:.2f} s",
                 )
                 records += one.uploads()
-                if opts.floors and any(d == "upload" for d, _s in opts.strategies):
+                if opts.floors_in(run) and opts.strategies_in(run, "upload"):
                     floors.append(one.floor("upload"))
                 records += one.downloads()
-                if opts.floors and one.source is not None:
+                if opts.floors_in(run) and one.source is not None:
                     floors.append(one.floor("download", one.source))
+                progress.begin(cleanup := Step(run, _CLEANUP))
             shutil.rmtree(work, ignore_errors=True)
             results = _results(opts, data, records, limits, run + 1, floors)
             if opts.out is not None and run < opts.runs - 1:
                 # A long benchmark keeps what it measured so far if it is interrupted.
                 write_outputs({**results, "partial": f"{run + 1} of {opts.runs} runs"}, opts.out)
+            progress.end(cleanup)
     if opts.out is not None:
         with contextlib.suppress(OSError):  # only failed runs leave a log
             (opts.out / "logs").rmdir()
