@@ -11,7 +11,13 @@ from blobflow._lazy import attach
 
 if TYPE_CHECKING:
     from blobflow._config import TransferConfig
-    from blobflow._errors import BlobflowError, BlobFormatError, IntegrityError, UnsafePickleError
+    from blobflow._errors import (
+        AnnotationError,
+        BlobflowError,
+        BlobFormatError,
+        IntegrityError,
+        UnsafePickleError,
+    )
     from blobflow._media import SUPPORTED_IMG_EXTS
     from blobflow._version import __version__
     from blobflow.api import (
@@ -57,6 +63,7 @@ __all__ = [
     "__version__",
     # errors
     "BlobflowError",
+    "AnnotationError",
     "BlobFormatError",
     "IntegrityError",
     "UnsafePickleError",
@@ -105,6 +112,7 @@ if not TYPE_CHECKING:  # each name's module is imported when the name is first r
             "blobflow._version": ("__version__",),
             "blobflow._config": ("TransferConfig",),
             "blobflow._errors": (
+                "AnnotationError",
                 "BlobflowError",
                 "BlobFormatError",
                 "IntegrityError",

@@ -14,6 +14,7 @@ __all__ = [
     "BlobFormatError",
     "UnsafePickleError",
     "IntegrityError",
+    "AnnotationError",
 ]
 
 
@@ -56,3 +57,7 @@ class UnsafePickleError(BlobFormatError, pickle.UnpicklingError):
 
 class IntegrityError(BlobflowError):
     """Received or stored bytes do not match their declared size or checksum."""
+
+
+class AnnotationError(BlobflowError, ValueError):
+    """An annotation the platform would refuse (its file or image named, and the field)."""

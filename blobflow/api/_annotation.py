@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from blobflow import _json
+from blobflow._errors import AnnotationError
+from blobflow._geometry import annotation_problem, to_pixel, to_subpixel
 from blobflow.api._errors import ApiError, NotFoundError
 from blobflow.api._models import AnnotationInfo, annotation_info
 from blobflow.api._progress import Progress, ProgressCallback
@@ -15,7 +17,28 @@ from blobflow.engine._files import batched, read_files
 if TYPE_CHECKING:
     from blobflow.api._api import Api
 
-__all__ = ["AnnotationApi"]
+__all__ = ["AnnotationApi", "check_annotations"]
+
+
+def check_annotations(
+    anns: Sequence[Any], img_ids: Sequence[Any] | None = None,
+    sources: Sequence[str | os.PathLike[str]] | None = None,
+    classes: dict[str, str] | None = None,
+) -> None:
+    """:class:`AnnotationError` naming the first annotation the platform would refuse, and why.
+
+    ``classes`` (title -> shape): also check each object's class is in the meta with that shape.
+    """
+    for n, ann in enumerate(anns):
+        problem = annotation_problem(ann, classes)
+        if problem is not None:
+            if sources is not None:
+                where = os.fspath(sources[n])
+            elif img_ids is not None:
+                where = f"annotation {n} (image {img_ids[n]})"
+            else:
+                where = f"annotation {n}"
+            raise AnnotationError(f"{where}: {problem}")
 
 
 class AnnotationApi:
@@ -35,14 +58,27 @@ class AnnotationApi:
         progress_cb: ProgressCallback = None,
         skip_bounds_validation: bool = False,
         dataset_id: int | None = None,
+        *,
+        convert_coordinates: bool = True,
+        sources: Sequence[str | os.PathLike[str]] | None = None,
     ) -> None:
         """``annotations.bulk.add`` in batches of 50 (concurrently). The dataset is learned from
         the first image (``images.info``, as the SDK) unless ``dataset_id`` is given.
+
+        Geometry goes from the pixel system of ``ann/*.json`` to the platform's subpixel one,
+        as the SDK converts it (see :mod:`blobflow._geometry`); ``convert_coordinates=False``
+        sends it as is (``quick_import``: the SDK's sends it unconverted too). Every annotation
+        is checked first; one the platform would refuse is refused, naming it (its
+        file from ``sources``, else its index and image id) before anything is sent
+        (:class:`~blobflow.AnnotationError`).
         """
         if len(img_ids) != len(anns):
             raise ValueError("img_ids and anns differ in length")
         if not img_ids:
             return
+        check_annotations(anns, img_ids, sources)
+        if convert_coordinates:
+            anns = [to_subpixel(a) for a in anns]
         if dataset_id is None:
             dataset_id = await self._dataset_of(img_ids[0])
         progress = Progress(progress_cb)
@@ -76,7 +112,8 @@ class AnnotationApi:
                 anns.append(_json.loads(raw))
             except ValueError as exc:
                 raise ApiError(None, f"{path}: not valid annotation JSON: {exc}") from exc
-        await self.upload_jsons(img_ids, anns, progress_cb, dataset_id=dataset_id)
+        await self.upload_jsons(img_ids, anns, progress_cb, dataset_id=dataset_id,
+                                sources=ann_paths)
 
     async def download(
         self, image_id: int, with_custom_data: bool = False, force_metadata_for_links: bool = True
@@ -87,7 +124,9 @@ class AnnotationApi:
             "forceMetadataForLinks": force_metadata_for_links,
             "integerCoords": False,
         }
-        return annotation_info(await self._api.post("annotations.info", body))
+        answer = await self._api.post("annotations.info", body)
+        to_pixel(answer["annotation"])  # as the SDK: the platform's subpixel -> pixel
+        return annotation_info(answer)
 
     async def download_batch(
         self,
@@ -111,7 +150,9 @@ class AnnotationApi:
             }
             rows = await self._api.post("annotations.bulk.info", body)
             progress.advance(len(chunk))
-            return [annotation_info(r) for r in rows or []]
+            # as the SDK: the platform's subpixel -> pixel (in place: JSON parsed just now)
+            return [annotation_info({**r, "annotation": to_pixel(r["annotation"])})
+                    for r in rows or []]
 
         by_id: dict[int | None, AnnotationInfo] = {}
         for infos in await self._api.gather_limited(

@@ -68,11 +68,10 @@ async def _meta(job: Job) -> dict[str, Any]:
     return meta
 
 
-async def _project(api: Api, job: Job, *, set_meta: bool = True) -> tuple[ProjectInfo, DatasetInfo]:
+async def _project(api: Api, job: Job) -> tuple[ProjectInfo, DatasetInfo]:
     project = await api.project.create(job.workspace_id, job.name, change_name_if_conflict=True)
     assert project.id is not None
-    if set_meta:
-        await api.project.update_meta(project.id, await _meta(job))
+    await api.project.update_meta(project.id, await _meta(job))
     dataset = await api.dataset.create(project.id, _DATASET)
     return project, dataset
 
@@ -127,14 +126,15 @@ async def upload_blob(job: Job) -> int | None:
 
 async def upload_quick(job: Job) -> int | None:
     """``quick_import`` from the loose images: packing, upload, registration and annotations
-    pipelined (the blob streams to Team Files while it is packed; it sets the meta)."""
+    pipelined (the blob streams to Team Files while it is packed). The meta is set first, as in
+    the tutorial: ``quick_import`` only reads it."""
     from blobflow.project import quick_import_async
 
     tar = Path(job.work_dir) / f"{job.name}.tar"
     async with _api(job) as api:
-        project, dataset = await _project(api, job, set_meta=False)
+        project, dataset = await _project(api, job)
         await quick_import_async(
-            api, dataset, tar, anns=job.ann_dir, project_meta=await _meta(job), progress=False,
+            api, dataset, tar, anns=job.ann_dir, progress=False,
             images_dir=job.img_dir,
         )  # fmt: skip
     await _save_recording(api, job, tar, tar.with_name(f"{tar.stem}_offsets.pkl"))

@@ -120,12 +120,14 @@ async def register_offsets(
     progress_cb: ProgressCallback = None,
     annotations: AnnotationSource | None = None,
     mark_blob_project: bool = True,
+    convert_coordinates: bool = True,
 ) -> AsyncIterator[list[ImageInfo]]:
     """Register every image of an offsets pickle; yield ImageInfo batches in file order.
 
     ``batch_size`` images per ``images.bulk.add`` (default ``config.bulk_add_batch`` = 10,000);
     up to ``config.registration_concurrency`` calls in flight. With ``annotations`` each batch
-    is yielded only after its annotations are uploaded.
+    is yielded only after its annotations are uploaded (their geometry converted to the
+    platform's subpixel system unless ``convert_coordinates`` is False).
     """
     cfg = api.config
     size = batch_size or cfg.bulk_add_batch
@@ -162,7 +164,9 @@ async def register_offsets(
         if annotations is None:
             infos = await bulk_add()
         else:
-            infos = await _register_annotated(api, ds_id, names, bulk_add, annotations)
+            infos = await _register_annotated(
+                api, ds_id, names, bulk_add, annotations, convert_coordinates
+            )
         progress.advance(len(infos))
         return infos
 
@@ -192,6 +196,7 @@ async def _register_annotated(
     names: list[str],
     register: Callable[[], Awaitable[list[ImageInfo]]],
     source: AnnotationSource,
+    convert_coordinates: bool,
 ) -> list[ImageInfo]:
     """Register a batch and upload its annotations, ANN_CHUNK at a time.
 
@@ -223,12 +228,30 @@ async def _register_annotated(
                 ids[start : start + len(chunk)],  # type: ignore[arg-type]
                 anns,
                 dataset_id=dataset_id,
+                convert_coordinates=convert_coordinates,
             )
     finally:
         if nxt is not None:  # a failure elsewhere: do not leave a load running or unread
             nxt.cancel()
             await asyncio.gather(nxt, return_exceptions=True)
     return infos
+
+
+async def _while_checked(work: Awaitable[BlobUpload], check: Awaitable[Any] | None) -> BlobUpload:
+    """``work``'s result once ``check`` has also succeeded; the first failure cancels the other."""
+    if check is None:
+        return await work
+    tasks = [asyncio.ensure_future(work), asyncio.ensure_future(check)]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()  # re-raise the first failure
+        await asyncio.gather(*tasks)
+        return tasks[0].result()  # type: ignore[no-any-return]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 @dataclass(frozen=True)
@@ -274,6 +297,8 @@ async def upload_blob(
     progress_cb: ProgressCallback = None,
     bytes_progress_cb: ProgressCallback = None,
     images_dir: str | os.PathLike[str] | None = None,
+    convert_coordinates: bool = True,
+    checked: Callable[[], Awaitable[Any]] | None = None,
 ) -> AsyncIterator[list[ImageInfo]]:
     """The whole blob upload: files to Team Files, registration, annotations; yields batches.
 
@@ -281,6 +306,8 @@ async def upload_blob(
     existing ones are returned in place). ``progress_cb`` counts images, ``bytes_progress_cb``
     bytes sent to Team Files. With ``images_dir`` the blob is first packed from that folder
     into ``tar_path`` (and ``<stem>_offsets.pkl`` beside it) while it uploads.
+    ``checked()`` (a check of the input, e.g. the annotations) runs while the files upload;
+    nothing is registered unless it succeeds, and its failure stops the upload.
     """
     if images_dir is not None and offsets_path is not None:
         raise ValueError("with images_dir the offsets are written beside the tar, as "
@@ -297,18 +324,20 @@ async def upload_blob(
     if images_dir is not None:
         from blobflow.engine._pack_upload import pack_and_upload_blob_files  # imports this
 
-        files = await pack_and_upload_blob_files(
+        sending = pack_and_upload_blob_files(
             api, team_id, images_dir, tar_path, team_dir=team_dir, progress_cb=bytes_progress_cb
         )
     else:
-        files = await upload_blob_files(
+        sending = upload_blob_files(
             api, team_id, tar_path, offsets, team_dir=team_dir, progress_cb=bytes_progress_cb
         )
+    files = await _while_checked(sending, checked() if checked is not None else None)
     assert files.blob.id is not None
     local_offsets = offsets or Path(tar_path).with_name(Path(tar_path).stem + "_offsets.pkl")
     async for infos in register_offsets(
         api, ds, files.blob.id, local_offsets,
         metas=metas, conflict_resolution=conflict_resolution,
         progress_cb=progress_cb, annotations=annotations,
+        convert_coordinates=convert_coordinates,
     ):  # fmt: skip
         yield infos

@@ -329,8 +329,14 @@ def _cmd_import_blob(args: argparse.Namespace) -> int:
             ):
                 tmp = await asyncio.to_thread(tempfile.mkdtemp, prefix="blobflow-offsets-")
                 offsets = Path(await asyncio.to_thread(save_blob_offsets_pkl, str(tar), tmp))
+            project_meta = None
+            if meta is not None:  # the tutorial's update_meta step, asked for by --meta
+                ds = await api.dataset.resolve(args.dataset)
+                if ds.project_id is None:
+                    raise ProjectError(f"cannot tell the project of dataset {args.dataset}")
+                project_meta = await api.project.update_meta(ds.project_id, meta)
             res = await quick_import_async(
-                api, args.dataset, tar, offsets, args.anns, meta, progress=_bars(args),
+                api, args.dataset, tar, offsets, args.anns, project_meta, progress=_bars(args),
                 images_dir=args.images,
             )  # fmt: skip
         finally:
@@ -395,6 +401,10 @@ def add_transfer_commands(sub: Any) -> None:
         help="offsets file (default: <tar stem>_offsets.pkl beside TAR, else computed)",
     )  # fmt: skip
     p.add_argument("--anns", metavar="DIR", help="folder of <image name>.json annotations")
-    p.add_argument("--meta", metavar="META_JSON", help="project meta to set first")
+    p.add_argument(
+        "--meta", metavar="META_JSON",
+        help="set this project meta first (it replaces the project's, as the tutorial's "
+             "update_meta); without it the project's meta is only read",
+    )  # fmt: skip
     _connection_args(p)
     p.set_defaults(handler=_cmd_import_blob)

@@ -8,8 +8,9 @@ while the next batch registers (the engine's ``upload_blob`` pipeline).
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from blobflow.api import DatasetInfo, ImageInfo, portal_of
 from blobflow.blob import OFFSETS_PKL_SUFFIX
 from blobflow.engine._files import read_files
 from blobflow.engine._upload import upload_blob
+from blobflow.project._check import check_annotations, folder_annotations
 from blobflow.project._errors import ProjectError
 from blobflow.project._local import parse_annotation
 from blobflow.project._progress import bar
@@ -87,6 +89,15 @@ async def _loader(anns: Annotations | None) -> Any:
     return from_list
 
 
+def _check_all(anns: Annotations, meta: Mapping[str, Any]) -> int:
+    """Every annotation the source offers, against the meta (blocking: a worker thread)."""
+    if isinstance(anns, Mapping):
+        return check_annotations(anns.items(), meta)
+    if isinstance(anns, (str, os.PathLike)):
+        return check_annotations(folder_annotations(anns), meta)
+    return check_annotations(((os.fspath(p), p) for p in anns), meta)
+
+
 @dataclass(frozen=True)
 class QuickImportResult:
     """What a quick import did (the images themselves: ``on_batch``, or list the dataset)."""
@@ -112,7 +123,11 @@ async def quick_import_async(
 
     ``offsets_path`` defaults to ``<blob stem>_offsets.pkl`` beside the tar. ``anns`` is a
     folder, a list of ``<image name>.json`` files, or a mapping name -> annotation JSON.
-    ``project_meta`` (a meta JSON dict) is set on the project first, as the SDK.
+    The project meta is read, never changed (as the SDK): ``project_meta`` (the meta JSON as
+    the server returned it) saves reading it. Every annotation is checked against it while the
+    blob uploads, and nothing is registered unless all pass: classes the meta lacks are named
+    together. Geometry is sent as in the files, unconverted, as the SDK's ``quick_import``
+    sends it (``docs/sdk-differences.md``).
     ``conflict_resolution="skip"`` makes a re-run keep the images already registered.
     ``on_batch`` receives each registered batch of ImageInfo (up to 10,000, offsets order);
     nothing else keeps them, so memory does not grow with the number of images.
@@ -137,9 +152,14 @@ async def quick_import_async(
                 raise ProjectError(f"file not found: {path}")
     ds = await api.dataset.resolve(dataset)
     assert ds.id is not None
-    if project_meta is not None and ds.project_id is not None:
-        await api.project.update_meta(ds.project_id, dict(project_meta))
     source = await _loader(anns)
+    checked: Callable[[], Awaitable[int]] | None = None
+    if anns is not None:
+        if project_meta is None:
+            if ds.project_id is None:
+                raise ProjectError(f"cannot tell the project of dataset {ds.id}")
+            project_meta = await api.project.get_meta(ds.project_id)
+        checked = functools.partial(asyncio.to_thread, _check_all, anns, project_meta)
     size = None if images_dir is not None else (await asyncio.to_thread(os.stat, tar)).st_size
     bytes_bar = bar("Uploading blob", size, enabled=progress, unit="B")
     items_bar = bar("Registering images", None, enabled=progress)
@@ -150,6 +170,7 @@ async def quick_import_async(
                 api, ds, tar, None if images_dir is not None else pkl, annotations=source,
                 conflict_resolution=conflict_resolution, progress_cb=items_bar,
                 bytes_progress_cb=bytes_bar, images_dir=images_dir,
+                convert_coordinates=False, checked=checked,
             ):  # fmt: skip
                 count += len(batch)
                 if on_batch is not None:

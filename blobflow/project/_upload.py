@@ -23,6 +23,7 @@ from blobflow.api import FileInfo, ImageInfo, portal_of
 from blobflow.api._file import file_sha256_b64
 from blobflow.api._progress import Progress
 from blobflow.blob import BlobImageInfo
+from blobflow.project._check import check_annotations
 from blobflow.project._errors import ProjectError
 from blobflow.project._local import TF_BLOB_DIR, Dataset, Project, find_project_dir
 from blobflow.project._progress import bar
@@ -135,6 +136,14 @@ async def _upload_anns(api: Api, ds: Dataset, ds_id: int, infos: list[ImageInfo]
     return len(ids)
 
 
+def _local_annotations(project: Project) -> Iterator[tuple[str, Path]]:
+    for ds in project.datasets:
+        for name in ds.get_items_names():
+            path = ds.get_ann_path(name)
+            if path is not None:
+                yield os.fspath(path), path
+
+
 def _metas(ds: Dataset, names: list[str]) -> dict[str, dict[str, Any]]:
     has_meta = ds.meta_dir.is_dir() or ds.img_info_dir.is_dir()
     return {n: ds.get_image_meta(n) for n in names} if has_meta else {}
@@ -245,6 +254,8 @@ async def _upload(
     conflict_resolution: ConflictResolution | None,
     show: bool,
 ) -> UploadResult:
+    # every annotation against the local meta, before anything changes on the server
+    await asyncio.to_thread(check_annotations, _local_annotations(project), project.meta)
     if project_id is None:
         pinfo = await api.project.create(
             workspace_id, project_name or project.name, change_name_if_conflict=True
