@@ -1,8 +1,11 @@
 """annotations.*, plus the figure and tag calls ``quick_import`` labels through.
 
-An image's annotation is its stored JSON (verbatim) with the figures and image tags added by
+An image's annotation is its stored JSON with the figures and image tags added by
 ``figures.bulk.add`` / ``image-tags.bulk.add-to-image`` appended as objects and tags.
-``annotations.bulk.add`` replaces all of it, as on the real platform.
+``annotations.bulk.add`` replaces all of it, as on the real platform. Geometry is kept as it
+arrives: in the platform's subpixel system, which the SDK converts to before sending. Each
+annotation is checked against the project meta (``blobflow._geometry.annotation_problem``),
+and a ``size`` sent as null is the image's own, read from its header at registration.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from blobflow import _json
+from blobflow._geometry import annotation_problem, meta_shapes
 from blobflow.server._context import Ctx, json_method
 from blobflow.server._db import now_iso
 from blobflow.server._errors import BadRequest, NotFound
@@ -24,10 +28,10 @@ from blobflow.server._validate import Body, as_dict, as_int, as_str, int_list
 __all__: list[str] = []
 
 
-def _empty_annotation() -> dict[str, Any]:
+def _empty_annotation(row: sqlite3.Row) -> dict[str, Any]:
     return {
         "description": "",
-        "size": {"height": None, "width": None},
+        "size": {"height": row["height"], "width": row["width"]},
         "tags": [],
         "objects": [],
         "customBigData": {},
@@ -84,7 +88,7 @@ def _compose(conn: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[str]:
         if text is not None and row["id"] not in figures and row["id"] not in image_tags:
             out.append(f'{head},"annotation":{text},{tail}')
             continue
-        ann = _json.loads(text) if text is not None else _empty_annotation()
+        ann = _json.loads(text) if text is not None else _empty_annotation(row)
         for f in figures.get(row["id"], []):
             geometry = _json.loads(f["geometry"])
             obj = {
@@ -114,28 +118,55 @@ def _tag_json(row: sqlite3.Row, names: dict[int, str]) -> dict[str, Any]:
             "value": json.loads(row["value"])}
 
 
+def _targets(
+    conn: sqlite3.Connection, ctx: Ctx, dataset_id: int, ids: list[int]
+) -> tuple[dict[str, str], list[sqlite3.Row]]:
+    """The project meta's classes (title -> shape) and the images, all in the dataset."""
+    dataset = checked_dataset(ctx, conn, dataset_id, counts=False)
+    rows = checked_images(ctx, conn, ids, keys_only=True)
+    if any(r["dataset_id"] != dataset_id for r in rows):
+        raise BadRequest(f"some images are not in dataset {dataset_id}")
+    meta = conn.execute(
+        "SELECT meta FROM projects WHERE id = ?", (dataset["project_id"],)
+    ).fetchone()[0]
+    return meta_shapes(json.loads(meta)), rows
+
+
+def _stored_text(n: int, row: sqlite3.Row, ann: Any, classes: dict[str, str]) -> str:
+    """The annotation as stored: refused (400 naming image and field) if the platform would
+    refuse it; a ``size`` left null is filled with the image's own, when known (a given one
+    is kept: the SDK's own conformance flows read back the size they sent)."""
+    problem = annotation_problem(ann, classes)
+    if problem is not None:
+        field = problem if problem.startswith("annotation:") else f"annotation.{problem}"
+        raise BadRequest(f"annotations[{n}] (image {row['id']}, {row['name']!r}).{field}")
+    size = ann["size"]
+    if row["width"] is not None and (size["height"] is None or size["width"] is None):
+        ann = {**ann, "size": {"height": row["height"], "width": row["width"]}}
+    try:
+        return _json.dumps(ann).decode()
+    except TypeError as exc:  # nested deeper than the encoder goes
+        raise BadRequest(f"annotations[{n}] (image {row['id']}).annotation: {exc}") from None
+
+
 @json_method("annotations.bulk.add")
 async def bulk_add(ctx: Ctx, data: Any) -> Any:
     body = Body(data)
     dataset_id = body.int("datasetId")
-    items: list[tuple[int, str, int]] = []
+    entries: list[tuple[int, Any]] = []
     for n, item in enumerate(body.list("annotations")):
         item = as_dict(item, f"annotations[{n}]")
-        image_id = as_int(item.get("imageId"), f"annotations[{n}].imageId")
-        ann = as_dict(item.get("annotation"), f"annotations[{n}].annotation")
-        objects = ann.get("objects")
-        try:
-            text = _json.dumps(ann).decode()
-        except TypeError as exc:  # nested deeper than the encoder goes
-            raise BadRequest(f"annotations[{n}].annotation: {exc}") from None
-        items.append((image_id, text, len(objects) if isinstance(objects, list) else 0))
-    ids = [i for i, _, _ in items]
+        entries.append((as_int(item.get("imageId"), f"annotations[{n}].imageId"),
+                        item.get("annotation")))
+    ids = [i for i, _ in entries]
+    classes, rows = await ctx.db.read(_targets, ctx, dataset_id, ids)
+    items = [
+        (image_id, _stored_text(n, row, ann, classes), len(ann["objects"]))
+        for n, ((image_id, ann), row) in enumerate(zip(entries, rows, strict=True))
+    ]
 
     def add(conn: sqlite3.Connection) -> None:
-        checked_dataset(ctx, conn, dataset_id, counts=False)
-        rows = checked_images(ctx, conn, ids, keys_only=True)
-        if any(r["dataset_id"] != dataset_id for r in rows):
-            raise BadRequest(f"some images are not in dataset {dataset_id}")
+        _targets(conn, ctx, dataset_id, ids)  # still there, in one transaction with the write
         id_list = json.dumps(ids)
         for table in ("figures", "image_tags"):
             conn.execute(
@@ -199,10 +230,16 @@ async def figures_bulk_add(ctx: Ctx, data: Any) -> Any:
         if any(r["dataset_id"] != dataset_id for r in rows):
             raise BadRequest(f"some images are not in dataset {dataset_id}")
         project = checked_project(ctx, conn, dataset["project_id"], counts=False)
-        classes, _ = meta_names(json.loads(project["meta"]))
+        meta = json.loads(project["meta"])
+        classes, _ = meta_names(meta)
         unknown = {f[1] for f in figures} - classes.keys()
         if unknown:
             raise BadRequest(f"classes not in the project meta: {sorted(unknown)}")
+        shapes = {c["id"]: c.get("shape") for c in meta.get("classes", []) if "id" in c}
+        for n, (_, class_id, kind, _) in enumerate(figures):
+            if shapes[class_id] not in ("any", kind):
+                raise BadRequest(f"figures[{n}].geometryType: {kind!r} does not match the shape"
+                                 f" {shapes[class_id]!r} of class {classes[class_id]!r}")
         first = (conn.execute("SELECT max(id) FROM figures").fetchone()[0] or 0) + 1
         now = now_iso()
         conn.executemany(

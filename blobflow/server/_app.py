@@ -27,8 +27,9 @@ from blobflow.server._context import (
     parse_json,
 )
 from blobflow.server._db import bootstrap, stored_paths
-from blobflow.server._errors import ApiError, NotFound
+from blobflow.server._errors import ApiError, BadRequest, NotFound
 from blobflow.server._http import RateShaper, json_response, shape_response
+from blobflow.server._rules import check_keys
 
 __all__ = ["create_app", "sweep_orphans", "API_PREFIX"]
 
@@ -102,7 +103,14 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
     assert handler is not None
     if request.method != "POST":
         raise web.HTTPMethodNotAllowed(request.method, ["POST"])
-    data = parse_json(await request.read())
+    raw_body = await request.read()
+    if raw_body.strip() and request.content_type != "application/json":
+        raise BadRequest(
+            f"{name}: a JSON method needs Content-Type: application/json,"
+            f" got {request.content_type!r}"
+        )
+    data = parse_json(raw_body)
+    check_keys(name, data)
     return json_response(await handler(ctx, data))
 
 

@@ -82,7 +82,7 @@ CREATE TABLE IF NOT EXISTS images(
     name TEXT NOT NULL, hash TEXT REFERENCES hash_blobs(hash), size INTEGER NOT NULL, mime TEXT,
     object_id INTEGER REFERENCES objects(id), offset_start INTEGER, offset_end INTEGER,
     meta TEXT, created_by INTEGER, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
-    UNIQUE(dataset_id, name));
+    width INTEGER, height INTEGER, UNIQUE(dataset_id, name));
 CREATE INDEX IF NOT EXISTS images_object ON images(object_id);
 CREATE INDEX IF NOT EXISTS images_dataset ON images(dataset_id);
 CREATE TABLE IF NOT EXISTS annotations(
@@ -132,6 +132,14 @@ def _add_annotation_objects(conn: sqlite3.Connection) -> None:
         )
 
 
+def _add_image_size(conn: sqlite3.Connection) -> None:
+    """Images got their width and height (read from the header at registration)."""
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(images)")}
+    for column in ("width", "height"):
+        if column not in columns:
+            conn.execute(f"ALTER TABLE images ADD COLUMN {column} INTEGER")
+
+
 def _create_schema(conn: sqlite3.Connection) -> None:
     for statement in SCHEMA.split(";"):
         if statement.strip():
@@ -143,6 +151,7 @@ def _create_schema(conn: sqlite3.Connection) -> None:
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _create_schema,
     _add_annotation_objects,
+    _add_image_size,
 )
 
 

@@ -21,8 +21,10 @@ from blobflow.server._db import now_iso
 from blobflow.server._errors import BadRequest, NonUnique, NotFound
 from blobflow.server._files import collect_object, multipart_parts, receive_part
 from blobflow.server._http import Encoded, json_response, send_bytes
+from blobflow.server._imagesize import HEAD_BYTES, image_size
 from blobflow.server._lists import fetch_page, filter_sql, order_sql, page_of, page_result
 from blobflow.server._projects import checked_dataset, checked_project
+from blobflow.server._rules import TAR_BLOCK, member_problem
 from blobflow.server._validate import Body, as_str
 
 __all__ = ["mime_for", "image_text", "checked_images"]
@@ -30,7 +32,7 @@ __all__ = ["mime_for", "image_text", "checked_images"]
 _IMAGE_EXTS = {"png", "bmp", "gif", "webp", "tiff", "tif", "jfif", "avif", "heic", "ico"}
 _JPEG_EXTS = {"jpg", "jpeg", "mpo"}  # what the SDK accepts for image/jpeg
 _DOWNLOAD_ID = re.compile(r"dl-(\d{1,18})")
-MAX_ADD_ITEMS = 50_000  # the SDK sends 10,000 per request
+MAX_ADD_ITEMS = 10_000  # what the SDK sends per request (spec §14)
 MAX_BULK_DOWNLOAD = 1_000  # ids per images.bulk.download (the SDK sends 50 or 72)
 MAX_BULK_DOWNLOAD_BYTES = 512 << 20  # the reply is built in memory
 _IMAGE_SELECT = """
@@ -43,7 +45,8 @@ LEFT JOIN objects o ON o.id = i.object_id LEFT JOIN hash_blobs h ON h.hash = i.h
 # What validating ids needs (annotations, tags, figures): no storage paths, no label counts,
 # half the cost of _IMAGE_SELECT per row.
 _IMAGE_KEYS_SELECT = """
-SELECT i.id, i.name, i.dataset_id, i.created_at, i.updated_at, d.project_id, p.team_id
+SELECT i.id, i.name, i.dataset_id, i.created_at, i.updated_at, i.width, i.height, d.project_id,
+  p.team_id
 FROM images i JOIN datasets d ON d.id = i.dataset_id JOIN projects p ON p.id = d.project_id"""
 
 
@@ -61,8 +64,8 @@ def _download_id(object_id: int | None) -> str | None:
 
 # An image object as JSON text: on 10,000-item replies a third of the cost of dict + dumps.
 _IMAGE_TEXT = (
-    '{"id":%d,"name":%s,"link":null,"hash":%s,"mime":%s,"ext":%s,"size":%d,"width":null,'
-    '"height":null,"labelsCount":%d,"datasetId":%d,"createdAt":%s,"updatedAt":%s,"meta":%s,'
+    '{"id":%d,"name":%s,"link":null,"hash":%s,"mime":%s,"ext":%s,"size":%d,"width":%s,'
+    '"height":%s,"labelsCount":%d,"datasetId":%d,"createdAt":%s,"updatedAt":%s,"meta":%s,'
     '"pathOriginal":%s,"fullStorageUrl":null,"tags":[],"createdBy":%s,"relatedDataId":%s,'
     '"downloadId":%s,"offsetStart":%s,"offsetEnd":%s,"projectId":%d,"description":""}'
 )
@@ -78,7 +81,7 @@ def image_text(
     image_id: int, dataset_id: int, project_id: int, name: str, digest: str | None, size: int,
     mime: str | None, object_id: int | None, start: int | None, end: int | None,
     meta_text: str | None, created_by: int | None, created_at: str, updated_at: str,
-    labels: int = 0,
+    labels: int = 0, width: int | None = None, height: int | None = None,
 ) -> str:
     """One image object as the API returns it (``meta_text``: the stored meta JSON or
     ``None``); the SDK reads the blob fields ``relatedDataId``, ``downloadId``,
@@ -86,7 +89,7 @@ def image_text(
     path = f"/images/{image_id}" if digest else f"/blob/{object_id}/{start}-{end}"
     return _IMAGE_TEXT % (
         image_id, encode_basestring(name), _j(digest), _j(mime),
-        _j(mime.split("/")[1] if mime else None), size, labels, dataset_id,
+        _j(mime.split("/")[1] if mime else None), size, _j(width), _j(height), labels, dataset_id,
         encode_basestring(created_at), encode_basestring(updated_at), meta_text or "{}",
         encode_basestring(path), _j(created_by), _j(object_id), _j(_download_id(object_id)),
         _j(start), _j(end), project_id,
@@ -101,7 +104,7 @@ class _BatchText:
         stamp = encode_basestring(now)
         self._template = (
             '{"id":%d,"name":%s,"link":null,"hash":%s,"mime":%s,"ext":%s,"size":%d,'
-            '"width":null,"height":null,"labelsCount":0,'
+            '"width":%s,"height":%s,"labelsCount":0,'
             f'"datasetId":{dataset_id},"createdAt":{stamp},"updatedAt":{stamp},'
             '"meta":%s,"pathOriginal":%s,"fullStorageUrl":null,"tags":[],'
             f'"createdBy":{created_by},'
@@ -113,6 +116,7 @@ class _BatchText:
     def text(
         self, image_id: int, name: str, digest: str | None, size: int, object_id: int | None,
         start: int | None, end: int | None, meta_text: str | None,
+        dims: tuple[int, int] | None,
     ) -> tuple[str | None, str]:
         """``(mime, JSON text)`` of one new image."""
         ext = posixpath.splitext(name)[1]
@@ -123,7 +127,7 @@ class _BatchText:
         path = f"/images/{image_id}" if digest else f"/blob/{object_id}/{start}-{end}"
         return cached[0], self._template % (
             image_id, encode_basestring(name), _j(digest), cached[1], cached[2], size,
-            meta_text or "{}", encode_basestring(path), _j(object_id),
+            *(dims or ("null", "null")), meta_text or "{}", encode_basestring(path), _j(object_id),
             _j(_download_id(object_id)), _j(start), _j(end),
         )
 
@@ -137,6 +141,7 @@ def _row_text(row: sqlite3.Row) -> str:
         row["id"], row["dataset_id"], row["project_id"], row["name"], row["hash"], row["size"],
         row["mime"], row["object_id"], row["offset_start"], row["offset_end"], row["meta"],
         row["created_by"], row["created_at"], row["updated_at"], row["labels_count"],
+        row["width"], row["height"],
     )
 
 
@@ -201,9 +206,80 @@ def _parse_items(items: list[Any]) -> tuple[list[tuple[Any, ...]], set[int], set
     return parsed, files, hashes
 
 
+Dims = tuple[int, int] | None
+
+
+def _stored(
+    conn: sqlite3.Connection, ctx: Ctx, dataset_id: int, files: set[int], hashes: set[str]
+) -> tuple[dict[int, tuple[str, int]], dict[str, tuple[str, int]]]:
+    """Where the items' bytes are, of those the caller may register into the dataset: team
+    file id -> (relpath, size), hash -> (relpath, size). The rest are refused by the write,
+    which says only "not found" (nothing of another team's files is read or revealed)."""
+    team_id = checked_dataset(ctx, conn, dataset_id, counts=False)["team_id"]
+    objects = {r[0]: (r[1], r[2]) for r in conn.execute(
+        "SELECT f.id, o.relpath, o.size FROM team_files f JOIN objects o ON o.id = f.object_id"
+        " WHERE f.team_id = ? AND f.id IN (SELECT value FROM json_each(?))",
+        (team_id, json.dumps(sorted(files))),
+    )}
+    blobs = {r[0]: (r[1], r[2]) for r in conn.execute(
+        "SELECT b.hash, b.relpath, b.size FROM hash_owners o JOIN hash_blobs b ON b.hash = o.hash"
+        " WHERE o.user_id = ? AND o.hash IN (SELECT value FROM json_each(?))",
+        (ctx.user_id, json.dumps(sorted(hashes))),
+    )} if hashes else {}
+    return objects, blobs
+
+
+def _range_error(n: int, title: str, start: int, end: int, problem: str) -> BadRequest:
+    return BadRequest(f"images[{n}] ({title!r}).sourceBlob: offsets {start}-{end} {problem}")
+
+
+async def _dimensions(
+    ctx: Ctx, dataset_id: int, parsed: list[tuple[Any, ...]], files: set[int], hashes: set[str]
+) -> list[Dims]:
+    """Each item's ``(width, height)`` from its header, as the platform fills them (None when
+    the bytes are not an image it knows). A blob range must be exactly one tar member's data:
+    the 512-byte header before it is read along and checked."""
+    objects, blobs = await ctx.db.read(_stored, ctx, dataset_id, files, hashes)
+    ranges: list[tuple[str, int, int]] = []
+    which: list[int] = []
+    for n, (title, file_id, start, end, digest, _) in enumerate(parsed):
+        if file_id is not None:
+            found = objects.get(file_id)
+            if found is None or end > found[1]:
+                continue  # the write refuses it, naming why
+            if start < TAR_BLOCK or start % TAR_BLOCK:
+                raise _range_error(n, title, start, end, "do not start at a tar member's data")
+            ranges.append((found[0], start - TAR_BLOCK, min(end, start + HEAD_BYTES)))
+        elif digest in blobs:
+            relpath, size = blobs[digest]
+            ranges.append((relpath, 0, min(size, HEAD_BYTES)))
+        else:
+            continue
+        which.append(n)
+    heads = await ctx.storage.read_ranges(ranges) if ranges else []
+    dims: list[Dims] = [None] * len(parsed)
+    longer: list[tuple[int, tuple[str, int, int]]] = []  # a JPEG's frame header after HEAD_BYTES
+    for n, (relpath, _, _), head in zip(which, ranges, heads, strict=True):
+        title, file_id, start, end = parsed[n][:4]
+        if file_id is not None:
+            if (problem := member_problem(head[:TAR_BLOCK], start, end)) is not None:
+                raise _range_error(n, title, start, end, problem)
+            head, whole = head[TAR_BLOCK:], (relpath, start, end)
+        else:
+            whole = (relpath, 0, blobs[parsed[n][4]][1])
+        dims[n] = image_size(head)
+        if dims[n] is None and head[:2] == b"\xff\xd8" and whole[2] - whole[1] > len(head):
+            longer.append((n, whole))
+    if longer:
+        for (n, _), data in zip(longer, await ctx.storage.read_ranges([r for _, r in longer]),
+                                strict=True):
+            dims[n] = image_size(data)
+    return dims
+
+
 def _bulk_add(
     conn: sqlite3.Connection, ctx: Ctx, dataset_id: int, parsed: list[tuple[Any, ...]],
-    files: set[int], hashes: set[str],
+    files: set[int], hashes: set[str], dims: list[Dims],
 ) -> Encoded:
     dataset = checked_dataset(ctx, conn, dataset_id, counts=False)
     titles = [p[0] for p in parsed]
@@ -244,7 +320,9 @@ def _bulk_add(
     encoder = _BatchText(dataset_id, dataset["project_id"], user, now)
     rows: list[tuple[Any, ...]] = []
     out: list[str] = []
-    for image_id, (title, file_id, start, end, digest, meta) in enumerate(parsed, first):
+    for (image_id, (title, file_id, start, end, digest, meta)), wh in zip(
+        enumerate(parsed, first), dims, strict=True
+    ):
         if file_id is not None:
             object_id, object_size = objects[file_id]
             if end > object_size:
@@ -255,14 +333,14 @@ def _bulk_add(
             size = end - start
         else:
             object_id, size = None, sizes[digest]
-        mime, text = encoder.text(image_id, title, digest, size, object_id, start, end, meta)
+        mime, text = encoder.text(image_id, title, digest, size, object_id, start, end, meta, wh)
         rows.append((image_id, dataset_id, title, digest, size, mime, object_id, start, end,
-                     meta, user, now, now))
+                     meta, user, now, now, *(wh or (None, None))))
         out.append(text)
     conn.executemany(
         "INSERT INTO images(id, dataset_id, name, hash, size, mime, object_id, offset_start,"
-        " offset_end, meta, created_by, created_at, updated_at)"
-        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " offset_end, meta, created_by, created_at, updated_at, width, height)"
+        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         rows,
     )
     conn.execute("UPDATE datasets SET updated_at = ? WHERE id = ?", (now, dataset_id))
@@ -279,7 +357,8 @@ async def bulk_add(ctx: Ctx, data: Any) -> Any:
     parsed, files, hashes = _parse_items(items)
     if not parsed:
         return []
-    return await ctx.db.write(_bulk_add, ctx, dataset_id, parsed, files, hashes)
+    dims = await _dimensions(ctx, dataset_id, parsed, files, hashes)
+    return await ctx.db.write(_bulk_add, ctx, dataset_id, parsed, files, hashes, dims)
 
 
 @json_method("images.internal.hashes.list")

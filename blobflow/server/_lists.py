@@ -65,7 +65,8 @@ def page_of(body: Body, config: ServerConfig) -> tuple[int, int]:
     page = body.int("page", 1)
     if per_page < 1 or page < 1:
         raise BadRequest("'page' and 'per_page' must be positive")
-    per_page = min(per_page, config.max_per_page)
+    if per_page > config.max_per_page:
+        raise BadRequest(f"'per_page' must be at most {config.max_per_page}")
     return per_page, (page - 1) * per_page
 
 

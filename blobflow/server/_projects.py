@@ -11,6 +11,7 @@ from blobflow.server._core import workspace_row
 from blobflow.server._db import now_iso
 from blobflow.server._errors import BadRequest
 from blobflow.server._lists import fetch_page, filter_sql, order_sql, page_of, page_result
+from blobflow.server._rules import check_meta
 from blobflow.server._validate import Body, as_dict, as_list, as_str
 
 __all__ = ["project_row", "dataset_row", "checked_project", "checked_dataset", "meta_names"]
@@ -233,6 +234,7 @@ async def projects_meta_update(ctx: Ctx, data: Any) -> Any:
     meta = dict(body.dict("meta"))
     classes = as_list(meta.get("classes") or [], "meta.classes")
     tags = as_list(meta.get("tags") or [], "meta.tags")
+    check_meta(meta)
 
     def update(conn: sqlite3.Connection) -> dict[str, Any]:
         row = checked_project(ctx, conn, project_id)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -74,11 +76,38 @@ async def dataset(client: Client, project: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+def _span(size: int) -> int:
+    """Bytes one tar member of ``size`` data bytes takes: its header and padded data."""
+    return 512 + -(-size // 512) * 512
+
+
+def member(i: int, size: int = 10, seed: int = 0) -> bytes:
+    """The data of member ``i`` of :func:`tar_blob`."""
+    return bytes((seed + i * size + k) % 256 for k in range(size))
+
+
+def tar_blob(count: int = 8, size: int = 10, seed: int = 0) -> bytes:
+    """A real tar of ``count`` members of ``size`` bytes (the server registers only a range
+    that is exactly one member's data)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for i in range(count):
+            info = tarfile.TarInfo(f"m{i}.png")
+            info.size = size
+            tar.addfile(info, io.BytesIO(member(i, size, seed)))
+    return buf.getvalue()
+
+
+def member_range(i: int, size: int = 10) -> tuple[int, int]:
+    start = i * _span(size) + 512
+    return start, start + size
+
+
 def blob_items(file_id: int, names: list[str], size: int = 10) -> list[dict[str, Any]]:
-    """bulk.add items for consecutive ``size``-byte ranges of one team file."""
+    """bulk.add items for consecutive members (``size`` bytes each) of a :func:`tar_blob`."""
     return [
         {"title": n, "teamFileId": file_id,
-         "sourceBlob": {"offsetStart": i * size, "offsetEnd": (i + 1) * size}}
+         "sourceBlob": dict(zip(("offsetStart", "offsetEnd"), member_range(i, size), strict=True))}
         for i, n in enumerate(names)
     ]
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import aiohttp
 
-from .conftest import API, Client, blob_items
+from .conftest import API, Client, blob_items, member, member_range, tar_blob
 
-BLOB = bytes(range(256)) * 8  # 2048 bytes
+BLOB = tar_blob()
 
 
 def b64sha(data: bytes) -> str:
@@ -38,7 +38,7 @@ async def test_blob_bulk_add_returns_blob_fields_in_order(
     assert [i["name"] for i in images] == [f"img_{i}.png" for i in range(4)]
     for n, image in enumerate(images):
         assert image["datasetId"] == dataset["id"]
-        assert (image["offsetStart"], image["offsetEnd"]) == (n * 10, n * 10 + 10)
+        assert (image["offsetStart"], image["offsetEnd"]) == member_range(n)
         assert image["size"] == 10 and image["mime"] == "image/png"
         assert isinstance(image["relatedDataId"], int) and isinstance(image["downloadId"], str)
     assert len({i["relatedDataId"] for i in images}) == 1
@@ -134,11 +134,11 @@ async def test_single_and_bulk_download_serve_the_byte_range(
     _, images = await _blob_images(client, server, dataset)
     async with client.session.post(API + "images.download", json={"id": images[1]["id"]},
                                    headers=client.headers()) as r:
-        assert r.status == 200 and await r.read() == BLOB[10:20]
-        assert r.headers["x-content-checksum-sha256"] == b64sha(BLOB[10:20])
+        assert r.status == 200 and await r.read() == member(1)
+        assert r.headers["x-content-checksum-sha256"] == b64sha(member(1))
     async with client.session.post(API + "images.download", json={"id": images[1]["id"]},
                                    headers={**client.headers(), "Range": "bytes=2-4"}) as r:
-        assert r.status == 206 and await r.read() == BLOB[12:15]
+        assert r.status == 206 and await r.read() == member(1)[2:5]
     ids = [images[3]["id"], images[0]["id"]]
     async with client.session.post(
         API + "images.bulk.download", json={"datasetId": dataset["id"], "imageIds": ids},
@@ -154,7 +154,7 @@ async def test_single_and_bulk_download_serve_the_byte_range(
             match = re.search(r'(^|[\s;])name="(\d*)"', disposition)  # the SDK's regex
             assert match is not None
             parts[int(match.group(2))] = bytes(await part.read())
-    assert parts == {images[3]["id"]: BLOB[30:40], images[0]["id"]: BLOB[0:10]}
+    assert parts == {images[3]["id"]: member(3), images[0]["id"]: member(0)}
 
 
 async def test_bulk_remove_updates_items_count(
@@ -174,14 +174,14 @@ async def test_overwritten_team_file_keeps_old_images_bytes(
 ) -> None:
     """§18: a blob image references the immutable object it was registered against."""
     _, old = await _blob_images(client, server, dataset, 2)
-    new_blob = b"N" * 4096
+    new_blob = tar_blob(1, 100, seed=7)
     f2 = await client.upload(server.team_id, "/blob-files/b.tar", new_blob)
     new = await client.ok("images.bulk.add", {
         "datasetId": dataset["id"], "images": blob_items(f2["id"], ["n0.png"], size=100)})
     assert new[0]["relatedDataId"] != old[0]["relatedDataId"]
     async with client.session.post(API + "images.download", json={"id": old[1]["id"]},
                                    headers=client.headers()) as r:
-        assert await r.read() == BLOB[10:20]
+        assert await r.read() == member(1)
     async with client.session.post(API + "images.data.download", json={
             "projectId": project["id"], "downloadId": old[0]["downloadId"]},
             headers=client.headers()) as r:

@@ -11,7 +11,7 @@ import pytest
 
 from blobflow.server._context import JSON_METHODS, RAW_METHODS
 
-from .conftest import API, Client, blob_items
+from .conftest import API, Client, blob_items, tar_blob
 
 OTHER = "intruder-token"
 
@@ -23,7 +23,7 @@ async def world(client: Client, server: Any, project: dict[str, Any],
     meta = await client.ok("projects.meta.update", {"id": project["id"], "meta": {
         "classes": [{"title": "c", "shape": "rectangle", "color": "#000000"}],
         "tags": [{"name": "t", "value_type": "none", "color": "#000000"}]}})
-    f = await client.upload(server.team_id, "/blob-files/w.tar", b"w" * 100)
+    f = await client.upload(server.team_id, "/blob-files/w.tar", tar_blob(4))
     images = await client.ok("images.bulk.add", {"datasetId": dataset["id"],
                                                  "images": blob_items(f["id"], ["a.png"])})
     figure = await client.ok("figures.bulk.add", {"datasetId": dataset["id"], "figures": [
