@@ -52,9 +52,15 @@ SHAPES = frozenset({
 # --- pixel -> subpixel (upload) -------------------------------------------------------------
 
 
+def _sorted2(a: Any, b: Any) -> tuple[Any, Any]:
+    """``sorted((a, b))`` (stable: equal values keep their order), without the list."""
+    return (b, a) if b < a else (a, b)
+
+
 def _box_up(pts: list[Any]) -> list[list[Any]]:
-    top, bottom = sorted((pts[0][1], pts[1][1]))
-    left, right = sorted((pts[0][0], pts[1][0]))
+    (x0, y0), (x1, y1) = pts[0][:2], pts[1][:2]
+    top, bottom = _sorted2(y0, y1)
+    left, right = _sorted2(x0, x1)
     return [[left, top], [max(left, right + 1), max(top, bottom + 1)]]
 
 
@@ -131,8 +137,9 @@ def _round_box(top: Any, left: Any, bottom: Any, right: Any) -> tuple[int, int, 
 
 
 def _box_down(pts: list[Any]) -> list[list[int]]:
-    top, bottom = sorted((pts[0][1], pts[1][1]))
-    left, right = sorted((pts[0][0], pts[1][0]))
+    (x0, y0), (x1, y1) = pts[0][:2], pts[1][:2]
+    top, bottom = _sorted2(y0, y1)
+    left, right = _sorted2(x0, x1)
     top, left, bottom, right = _round_box(top, left, bottom, right)
     return [[left, top], [max(left, right - 1), max(top, bottom - 1)]]
 
@@ -201,14 +208,15 @@ def meta_shapes(meta: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+_NUMBERS = frozenset({int, float})  # JSON numbers (a bool is neither)
+
+
+def _pair(p: Any) -> bool:
+    return type(p) is list and len(p) >= 2 and type(p[0]) in _NUMBERS and type(p[1]) in _NUMBERS
+
+
 def _number_pairs(points: Any, least: int = 0) -> bool:
-    return isinstance(points, list) and len(points) >= least and all(
-        isinstance(p, list) and len(p) >= 2 and all(_is_number(v) for v in p[:2]) for p in points
-    )
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return type(points) is list and len(points) >= least and all(map(_pair, points))
 
 
 def _ring_ok(ring: Any, least: int) -> bool:
