@@ -17,27 +17,19 @@ from blobflow.engine._files import batched, read_files
 if TYPE_CHECKING:
     from blobflow.api._api import Api
 
-__all__ = ["AnnotationApi", "check_annotations"]
+__all__ = ["AnnotationApi"]
 
 
-def check_annotations(
-    anns: Sequence[Any], img_ids: Sequence[Any] | None = None,
-    sources: Sequence[str | os.PathLike[str]] | None = None,
-    classes: dict[str, str] | None = None,
+def _refuse_invalid(
+    anns: Sequence[Any], img_ids: Sequence[Any], sources: Sequence[str | os.PathLike[str]] | None
 ) -> None:
-    """:class:`AnnotationError` naming the first annotation the platform would refuse, and why.
-
-    ``classes`` (title -> shape): also check each object's class is in the meta with that shape.
-    """
+    """:class:`AnnotationError` naming the first annotation the platform would refuse, and why
+    (the meta checks are the project layer's, ``blobflow.project._check``)."""
     for n, ann in enumerate(anns):
-        problem = annotation_problem(ann, classes)
+        problem = annotation_problem(ann, None)
         if problem is not None:
-            if sources is not None:
-                where = os.fspath(sources[n])
-            elif img_ids is not None:
-                where = f"annotation {n} (image {img_ids[n]})"
-            else:
-                where = f"annotation {n}"
+            where = (os.fspath(sources[n]) if sources is not None
+                     else f"annotation {n} (image {img_ids[n]})")
             raise AnnotationError(f"{where}: {problem}")
 
 
@@ -76,7 +68,7 @@ class AnnotationApi:
             raise ValueError("img_ids and anns differ in length")
         if not img_ids:
             return
-        check_annotations(anns, img_ids, sources)
+        _refuse_invalid(anns, img_ids, sources)
         if convert_coordinates:
             anns = [to_subpixel(a) for a in anns]
         if dataset_id is None:
