@@ -13,7 +13,7 @@ import struct
 __all__ = ["HEAD_BYTES", "image_size"]
 
 #: How much of an image is read for its header first.
-HEAD_BYTES = 4096
+HEAD_BYTES = 1024
 
 _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # frame headers (not DHT/JPG/DAC)
 _TIFF_TYPES = {3: ("H", 2), 4: ("I", 4)}  # SHORT, LONG
