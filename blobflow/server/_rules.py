@@ -94,7 +94,7 @@ def _checksum_ok(header: bytes) -> bool:
     unsigned = sum(header[:148]) + 256 + sum(header[156:])  # the field itself as 8 spaces
     if stored == unsigned:
         return True
-    signed = sum(struct.unpack("148b8x356b", header)) + 256  # what some old tars wrote
+    signed: int = sum(struct.unpack("148b8x356b", header)) + 256  # what some old tars wrote
     return stored == signed
 
 
