@@ -53,6 +53,7 @@ class AnnotationApi:
         *,
         convert_coordinates: bool = True,
         sources: Sequence[str | os.PathLike[str]] | None = None,
+        checked: bool = False,
     ) -> None:
         """``annotations.bulk.add`` in batches of 50 (concurrently). The dataset is learned from
         the first image (``images.info``, as the SDK) unless ``dataset_id`` is given.
@@ -62,13 +63,15 @@ class AnnotationApi:
         sends it as is (``quick_import``: the SDK's sends it unconverted too). Every annotation
         is checked first; one the platform would refuse is refused, naming it (its
         file from ``sources``, else its index and image id) before anything is sent
-        (:class:`~blobflow.AnnotationError`).
+        (:class:`~blobflow.AnnotationError`); ``checked=True``: the caller checked them all
+        already (``upload_project`` and ``quick_import`` check every file first).
         """
         if len(img_ids) != len(anns):
             raise ValueError("img_ids and anns differ in length")
         if not img_ids:
             return
-        _refuse_invalid(anns, img_ids, sources)
+        if not checked:
+            _refuse_invalid(anns, img_ids, sources)
         if convert_coordinates:
             anns = [to_subpixel(a) for a in anns]
         if dataset_id is None:

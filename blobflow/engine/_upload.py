@@ -121,13 +121,15 @@ async def register_offsets(
     annotations: AnnotationSource | None = None,
     mark_blob_project: bool = True,
     convert_coordinates: bool = True,
+    annotations_checked: bool = False,
 ) -> AsyncIterator[list[ImageInfo]]:
     """Register every image of an offsets pickle; yield ImageInfo batches in file order.
 
     ``batch_size`` images per ``images.bulk.add`` (default ``config.bulk_add_batch`` = 10,000);
     up to ``config.registration_concurrency`` calls in flight. With ``annotations`` each batch
     is yielded only after its annotations are uploaded (their geometry converted to the
-    platform's subpixel system unless ``convert_coordinates`` is False).
+    platform's subpixel system unless ``convert_coordinates`` is False; each checked before it
+    is sent unless ``annotations_checked``).
     """
     cfg = api.config
     size = batch_size or cfg.bulk_add_batch
@@ -165,7 +167,8 @@ async def register_offsets(
             infos = await bulk_add()
         else:
             infos = await _register_annotated(
-                api, ds_id, names, bulk_add, annotations, convert_coordinates
+                api, ds_id, names, bulk_add, annotations, convert_coordinates,
+                annotations_checked,
             )
         progress.advance(len(infos))
         return infos
@@ -197,6 +200,7 @@ async def _register_annotated(
     register: Callable[[], Awaitable[list[ImageInfo]]],
     source: AnnotationSource,
     convert_coordinates: bool,
+    checked: bool,
 ) -> list[ImageInfo]:
     """Register a batch and upload its annotations, ANN_CHUNK at a time.
 
@@ -229,6 +233,7 @@ async def _register_annotated(
                 anns,
                 dataset_id=dataset_id,
                 convert_coordinates=convert_coordinates,
+                checked=checked,
             )
     finally:
         if nxt is not None:  # a failure elsewhere: do not leave a load running or unread
@@ -338,6 +343,6 @@ async def upload_blob(
         api, ds, files.blob.id, local_offsets,
         metas=metas, conflict_resolution=conflict_resolution,
         progress_cb=progress_cb, annotations=annotations,
-        convert_coordinates=convert_coordinates,
+        convert_coordinates=convert_coordinates, annotations_checked=checked is not None,
     ):  # fmt: skip
         yield infos

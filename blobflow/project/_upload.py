@@ -131,7 +131,8 @@ async def _upload_anns(api: Api, ds: Dataset, ds_id: int, infos: list[ImageInfo]
         if ann is not None and info.id is not None:
             ids.append(info.id)
             jsons.append(ann)
-    await api.annotation.upload_jsons(ids, jsons, dataset_id=ds_id)
+    # checked=True: every annotation file was checked against the meta before anything else
+    await api.annotation.upload_jsons(ids, jsons, dataset_id=ds_id, checked=True)
     pbar.update(len(ids))
     return len(ids)
 

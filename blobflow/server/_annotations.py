@@ -159,14 +159,14 @@ async def bulk_add(ctx: Ctx, data: Any) -> Any:
         entries.append((as_int(item.get("imageId"), f"annotations[{n}].imageId"),
                         item.get("annotation")))
     ids = [i for i, _ in entries]
-    classes, rows = await ctx.db.read(_targets, ctx, dataset_id, ids)
-    items = [
-        (image_id, _stored_text(n, row, ann, classes), len(ann["objects"]))
-        for n, ((image_id, ann), row) in enumerate(zip(entries, rows, strict=True))
-    ]
 
     def add(conn: sqlite3.Connection) -> None:
-        _targets(conn, ctx, dataset_id, ids)  # still there, in one transaction with the write
+        # checked and encoded in the transaction that writes them: one round trip a request
+        classes, rows = _targets(conn, ctx, dataset_id, ids)
+        items = [
+            (image_id, _stored_text(n, row, ann, classes), len(ann["objects"]))
+            for n, ((image_id, ann), row) in enumerate(zip(entries, rows, strict=True))
+        ]
         id_list = json.dumps(ids)
         for table in ("figures", "image_tags"):
             conn.execute(
