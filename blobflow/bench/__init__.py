@@ -1,6 +1,6 @@
 """blobflow.bench: the ``blobflow bench`` harness (standard vs blob vs quick/fast, with limits).
 
-See the README "Benchmark" section for what is measured and the ``results.json`` shape.
+See docs/benchmarks.md for what is measured and the ``results.json`` shape.
 """
 
 from __future__ import annotations

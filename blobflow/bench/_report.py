@@ -1,6 +1,6 @@
 """Turn run records into results.json / results.md and the table printed on stdout.
 
-``results.json`` shape (documented in the README; extra keys may be added, none removed)::
+``results.json`` shape (shown in docs/benchmarks.md; extra keys may be added, none removed)::
 
     {"images": N, "avg_image_bytes": B, "profile": "...", "runs": R,
      "results": [{"direction", "strategy", "client", "seconds": [..], "seconds_median",

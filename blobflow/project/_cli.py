@@ -1,6 +1,6 @@
 """The transfer sub-commands of ``blobflow``: ``upload``, ``download``, ``import-blob``.
 
-Exit codes (documented in the README): 0 success, 1 a clear error, 2 bad usage, 3 the server
+Exit codes (documented in docs/cli.md): 0 success, 1 a clear error, 2 bad usage, 3 the server
 refused the token, 4 the server cannot be reached, 5 the disk is full (partial files removed),
 130 interrupted.
 """
