@@ -209,7 +209,8 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                                 duration=args.load_seconds, nodes=t["nodes"])
         result["load"] = {
             "clients": lr.clients, "seconds": round(lr.seconds, 1), "requests": lr.requests,
-            "retried_attempts": lr.retried_attempts, "errors": len(lr.errors),
+            "retried_attempts": lr.retried_attempts, "retried_by": lr.failed_by,
+            "errors": len(lr.errors),
             "imports": lr.imports, "images_imported": lr.images_imported,
             "downloads": lr.downloads, "inconsistent": len(lr.inconsistent),
             "node_peak_rss_mb": round(lr.server_peak_rss_mb, 1),

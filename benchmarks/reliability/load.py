@@ -43,6 +43,7 @@ class LoadResult:
     retried_attempts: int = 0
     errors: list[str] = field(default_factory=list)
     inconsistent: list[str] = field(default_factory=list)
+    failed_by: dict[str, int] = field(default_factory=dict)  # failed attempts by error
     server_peak_rss_mb: float = 0.0
 
 
@@ -56,8 +57,12 @@ def _counting_transport(stats: Counter[str]) -> Callable[..., Any]:
             async def counted(n: int) -> T:
                 try:
                     out = await attempt_fn(n)
-                except BaseException:
+                except BaseException as exc:
                     stats["failed_attempts"] += 1
+                    cause = getattr(exc, "error", exc)  # the transport wraps retryable ones
+                    status = getattr(cause, "status", None)
+                    what = f"{type(cause).__name__} {status}" if status else type(cause).__name__
+                    stats[f"failed: {what}: {str(cause)[:100]}"] += 1
                     raise
                 stats["requests"] += 1
                 return out
@@ -186,4 +191,5 @@ async def _run_load(
             res.inconsistent.append(f"download dataset itemsCount {info.get('itemsCount')}")
     res.requests = stats["requests"]
     res.retried_attempts = stats["failed_attempts"]
+    res.failed_by = {k[len("failed: "):]: v for k, v in stats.items() if k.startswith("failed: ")}
     return res

@@ -348,7 +348,10 @@ class PgDatabase(Database):
     def _acquire(self) -> Any:
         if self._pool is None:
             raise RuntimeError("database is not open")
-        return _Acquire(self._pool, self._connect_timeout)
+        # Waiting for a free connection is queueing behind other requests (a busy node), not a
+        # sign of a dead database (connecting fails within connect_timeout_s): it may take
+        # as long as a statement may.
+        return _Acquire(self._pool, self._statement_timeout)
 
     async def ping(self) -> None:
         async with self._acquire() as conn:
