@@ -148,9 +148,9 @@ async def _micro(base: str, team_id: int, workspace_id: int, blob_mb: int) -> di
 
 def _bench(address: str, images: int, work: Path) -> dict[str, float]:
     """``blobflow bench --server``: quick and fast seconds."""
-    cmd = ["blobflow", "bench", "--server", address, "--token", TOKEN, "--images", str(images),
-           "--runs", "1", "--strategies", "upload:quick,download:fast", "--no-floor",
-           "--json", "--quiet", "--work-dir", str(work), "--out", str(work / "out")]
+    cmd = [sys.executable, "-m", "blobflow.cli", "bench", "--server", address, "--token", TOKEN,
+           "--images", str(images), "--runs", "1", "--strategies", "upload:quick,download:fast",
+           "--no-floor", "--json", "--quiet", "--work-dir", str(work), "--out", str(work / "out")]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
