@@ -50,7 +50,7 @@ NGINX_CONF = Path(__file__).resolve().parents[1] / "deploy" / "nginx-scale.conf"
 
 
 async def _backend(db: str, s3: str) -> dict[str, str]:
-    """A fresh schema and key prefix (left in place: the services are throwaway)."""
+    """A fresh schema and key prefix (the schema stays: the services are throwaway)."""
     import asyncpg
     from aiobotocore.session import get_session
 
@@ -178,6 +178,21 @@ async def _target(name: str, work: Path, db: str, s3: str) -> AsyncIterator[dict
             address = stack.enter_context(_nginx(data, hosts))
         yield {"address": address, "team_id": nodes[0].team_id,
                "workspace_id": nodes[0].workspace_id, "nodes": nodes}
+    await _drop_objects(urls["storage_url"])
+
+
+async def _drop_objects(storage_url: str) -> None:
+    """Delete a target's objects (moto keeps them in memory)."""
+    from aiobotocore.session import get_session
+
+    bucket, _, prefix = storage_url[len("s3://"):].partition("/")
+    async with get_session().create_client("s3") as client:
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket,
+                                                                 Prefix=prefix + "/")
+        async for page in pages:
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                await client.delete_objects(Bucket=bucket, Delete={"Objects": keys})
 
 
 TARGETS = ("embedded", "pg+s3, 1 node", "pg+s3, 2 nodes + nginx")
@@ -198,7 +213,7 @@ async def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 rows[name].append(figures)
                 print(name, json.dumps(figures), file=sys.stderr, flush=True)
     medians = {name: {k: statistics.median(f[k] for f in runs) for k in runs[0]}
-               for name, runs in rows.items()}
+               for name, runs in rows.items() if runs}
     result: dict[str, Any] = {"rounds": args.rounds, "images": args.images,
                               "blob_mb": args.blob_mb, "medians": medians}
     if args.load_seconds > 0:
@@ -235,7 +250,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--images", type=int, default=10_000, help="images for blobflow bench")
     p.add_argument("--blob-mb", type=int, default=64)
-    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=2, help="0: only the load run")
     p.add_argument("--clients", type=int, default=32)
     p.add_argument("--load-seconds", type=float, default=60.0, help="0: no load run")
     p.add_argument("--out", type=Path, default=None, help="write results.json here")
@@ -249,7 +264,8 @@ def main() -> int:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "results.json").write_text(json.dumps(result, indent=2))
-    print(_table(result))
+    if result["medians"]:
+        print(_table(result))
     if "load" in result:
         print(json.dumps(result["load"], indent=2))
     return 1 if result.get("load", {}).get("errors") or result.get("load", {}).get(
