@@ -15,8 +15,11 @@ if [ "${1:-}" = stop ]; then
     exit 0
 fi
 
-pg_port=${BLOBFLOW_PG_PORT:-55432}
-s3_port=${BLOBFLOW_S3_PORT:-55433}
+free_port() {  # a port nothing listens on now (a leftover server must not collide)
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+pg_port=${BLOBFLOW_PG_PORT:-$(free_port)}
+s3_port=${BLOBFLOW_S3_PORT:-$(free_port)}
 
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     apt-get update -qq >&2
