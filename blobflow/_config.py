@@ -58,6 +58,10 @@ class TransferConfig:
       project flow runs (process-wide, restored after; see ``blobflow._gc``). Its full
       collections cost about a quarter of the client's CPU in a 30,000-image transfer that
       creates almost no cycles.
+    * ``blob_part_images`` [None]: a blob packed from a folder while it uploads (``quick_import``
+      with ``images_dir``) goes in parts of this many images, each a complete tar with its own
+      ``_offsets.pkl``, registered (with its annotations) while the next part uploads; None:
+      one blob.
     * ``writer_process`` [None]: write a download's annotation files in a child process
       (``True``), in a thread (``False``), or in a child when 2+ CPUs are usable (``None``).
     """
@@ -84,6 +88,7 @@ class TransferConfig:
     bulk_download_batch: int = 50
     pause_gc: bool = True
     writer_process: bool | None = None
+    blob_part_images: int | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -107,6 +112,10 @@ class TransferConfig:
         for name in ("sock_connect_timeout", "sock_read_timeout", "backoff_cap"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"TransferConfig.{name} must be > 0, got {getattr(self, name)}")
+        if self.blob_part_images is not None and self.blob_part_images < 1:
+            raise ValueError(
+                f"TransferConfig.blob_part_images must be >= 1 or None, got {self.blob_part_images}"
+            )
         if self.backoff_base < 0 or self.retry_max_total_backoff < 0:
             raise ValueError("TransferConfig backoff values must be >= 0")
 

@@ -43,6 +43,7 @@ class Job:
     dest: str | None = None  # download target
     record: str | None = None  # untimed recording run: save its requests (and files) here
     concurrency: int | None = None  # floor replay: requests in flight
+    config: dict[str, Any] | None = None  # TransferConfig knobs of a blobflow strategy's Api
 
 
 @dataclass

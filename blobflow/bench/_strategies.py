@@ -20,6 +20,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+from blobflow._config import TransferConfig
 from blobflow.api import Api
 from blobflow.api._models import DatasetInfo, ImageInfo, ProjectInfo
 from blobflow.bench._runner import Job
@@ -34,7 +35,7 @@ _TF_BLOB_DIR = "/blob-files"
 
 def _api(job: Job) -> Api:
     """The strategy's client; in a recording run its requests are recorded (see ``_record``)."""
-    api = Api(job.server, job.token)
+    api = Api(job.server, job.token, TransferConfig(**job.config) if job.config else None)
     if job.record:
         from blobflow.bench._record import RecordingTransport
 

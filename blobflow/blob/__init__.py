@@ -12,7 +12,12 @@ from blobflow._lazy import attach
 
 if TYPE_CHECKING:
     from blobflow.blob._offsets import get_file_offsets_batch_generator, save_blob_offsets_pkl
-    from blobflow.blob._pack import BlobPart, archive_directory, archive_directory_parts
+    from blobflow.blob._pack import (
+        BlobPart,
+        archive_directory,
+        archive_directory_parts,
+        list_members,
+    )
     from blobflow.blob._pickle import OFFSETS_PKL_BATCH_SIZE, OFFSETS_PKL_SUFFIX, BlobImageInfo
     from blobflow.blob._reader import BlobReader
 
@@ -25,6 +30,7 @@ __all__ = [
     "archive_directory",
     "archive_directory_parts",
     "get_file_offsets_batch_generator",
+    "list_members",
     "save_blob_offsets_pkl",
 ]
 
@@ -33,7 +39,12 @@ if not TYPE_CHECKING:  # each name's module is imported when the name is first r
         __name__,
         {
             "blobflow.blob._offsets": ("get_file_offsets_batch_generator", "save_blob_offsets_pkl"),
-            "blobflow.blob._pack": ("BlobPart", "archive_directory", "archive_directory_parts"),
+            "blobflow.blob._pack": (
+                "BlobPart",
+                "archive_directory",
+                "archive_directory_parts",
+                "list_members",
+            ),
             "blobflow.blob._pickle": (
                 "OFFSETS_PKL_BATCH_SIZE",
                 "OFFSETS_PKL_SUFFIX",

@@ -14,7 +14,7 @@ import re
 import stat
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -127,6 +127,40 @@ def _collect(
                     )
     files.sort()  # by archive path (bytes): deterministic whatever the directory order
     return files, dirs
+
+
+def _given(src_dir: str, members: Sequence[str]) -> tuple[list[_File], list[str]]:
+    """``_collect``'s answer for members already listed (by :func:`list_members`): no walk."""
+    files: list[_File] = []
+    dirs: list[str] = []
+    index: dict[str, int] = {}
+    for rel in members:
+        folder, _, name = rel.rpartition("/")
+        i = index.get(folder)
+        if i is None:
+            i = index[folder] = len(dirs)
+            dirs.append(os.path.join(src_dir, folder) if folder else src_dir)
+        files.append((rel.encode("utf-8"), name, i))
+    files.sort()
+    return files, dirs
+
+
+def list_members(
+    src_dir: str | os.PathLike[str],
+    tar_path: str | os.PathLike[str],
+    *,
+    filter_func: Callable[[str], bool] | None = None,
+    follow_symlinks: bool = False,
+) -> list[str]:
+    """The archive paths :func:`archive_directory_parts` would pack into ``tar_path``, in
+    order, checked the same way; pass slices of it as ``members`` to pack parts one by one."""
+    src = os.fspath(src_dir)
+    if not os.path.isdir(src):
+        raise BlobFormatError(f"{src}: not a directory")
+    tar = os.fspath(tar_path)
+    outputs = {os.path.abspath(os.path.dirname(tar)): _own_output(tar)}
+    files, _dirs = _collect(src, filter_func, follow_symlinks, outputs)
+    return [name.decode("utf-8") for name, _base, _i in files]
 
 
 def _kind(path: str) -> str:
@@ -360,6 +394,7 @@ def archive_directory_parts(
     allow_empty: bool = False,
     keep_infos: bool = True,
     on_write: Callable[[bytes], None] | None = None,
+    members: Sequence[str] | None = None,
 ) -> list[BlobPart]:
     """Pack ``src_dir`` into one or more blob tars; see :func:`archive_directory`.
 
@@ -379,6 +414,9 @@ def archive_directory_parts(
     ``on_write(chunk)`` (one tar only, no limits) sees every chunk of the tar, in order, right
     after it is written, from the writer thread: a way to stream the blob while it is packed.
     An exception it raises stops the packing (nothing is left behind) and is raised here.
+
+    ``members`` (archive paths from :func:`list_members`) packs exactly those files, without
+    walking ``src_dir`` again: a caller packing a big folder part by part lists it once.
     """
     src = os.fspath(src_dir)
     final_tar = os.fspath(tar_path)
@@ -403,7 +441,10 @@ def archive_directory_parts(
         outputs = {os.path.abspath(os.path.dirname(final_tar)): _own_output(final_tar)}
         if offsets_dir is not None:
             outputs.setdefault(os.path.abspath(os.fspath(offsets_dir)), _own_output(final_tar))
-        files, dirs = _collect(src, filter_func, follow_symlinks, outputs)
+        if members is None:
+            files, dirs = _collect(src, filter_func, follow_symlinks, outputs)
+        else:
+            files, dirs = _given(src, members)
         if not files:
             what = "no file passes filter_func" if filter_func is not None else "no files"
             raise BlobFormatError(f"{src}: nothing to pack ({what})")

@@ -21,7 +21,7 @@ import hashlib
 import os
 import posixpath
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -135,9 +135,11 @@ async def pack_and_upload_blob_files(
     *,
     team_dir: str,
     progress_cb: ProgressCallback = None,
+    members: Sequence[str] | None = None,
 ) -> BlobUpload:
     """Pack ``images_dir`` into ``tar_path`` (+ ``<stem>_offsets.pkl`` beside it) while the
-    tar uploads to ``team_dir``; then upload the index. Returns where both landed."""
+    tar uploads to ``team_dir``; then upload the index. Returns where both landed.
+    ``members`` (from :func:`~blobflow.blob.list_members`) packs only those images."""
     tar = Path(tar_path)
     pkl = tar.with_name(tar.stem + OFFSETS_PKL_SUFFIX)
     progress = Progress(progress_cb)
@@ -156,6 +158,7 @@ async def pack_and_upload_blob_files(
             offsets_dir=tar.parent,
             keep_infos=False,
             on_write=stream.write,
+            members=members,
         )
     except BaseException as exc:
         stream.stop(abort=True)  # a cancelled wait leaves the thread running: stop it too

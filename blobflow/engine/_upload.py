@@ -310,9 +310,11 @@ async def upload_blob(
     ``conflict_resolution`` defaults to ``skip`` so a re-run never duplicates images (the
     existing ones are returned in place). ``progress_cb`` counts images, ``bytes_progress_cb``
     bytes sent to Team Files. With ``images_dir`` the blob is first packed from that folder
-    into ``tar_path`` (and ``<stem>_offsets.pkl`` beside it) while it uploads.
-    ``checked()`` (a check of the input, e.g. the annotations) runs while the files upload;
-    nothing is registered unless it succeeds, and its failure stops the upload.
+    into ``tar_path`` (and ``<stem>_offsets.pkl`` beside it) while it uploads; a folder of more
+    than ``config.blob_part_images`` images goes in parts (``<stem>_001.tar``, ... each with its
+    ``_offsets.pkl``), each registered while the next uploads (see ``_parts``).
+    ``checked()`` (a check of the input, e.g. the annotations) runs while the files (the first
+    part) upload; nothing is registered unless it succeeds, and its failure stops the upload.
     """
     if images_dir is not None and offsets_path is not None:
         raise ValueError("with images_dir the offsets are written beside the tar, as "
@@ -326,6 +328,21 @@ async def upload_blob(
     if team_id is None:
         raise BlobflowError(f"cannot tell the team of dataset {ds.id}")
     offsets = Path(offsets_path) if offsets_path else None
+    part_images = api.config.blob_part_images
+    if images_dir is not None and part_images is not None:
+        from blobflow.engine._parts import list_images, upload_blob_parts  # imports this
+
+        members = await list_images(images_dir, Path(tar_path))
+        if len(members) > part_images:
+            async for infos in upload_blob_parts(
+                api, ds, team_id, images_dir, tar_path, members, part_images=part_images,
+                team_dir=team_dir, metas=metas, annotations=annotations,
+                conflict_resolution=conflict_resolution, progress_cb=progress_cb,
+                bytes_progress_cb=bytes_progress_cb, convert_coordinates=convert_coordinates,
+                checked=checked,
+            ):  # fmt: skip
+                yield infos
+            return
     if images_dir is not None:
         from blobflow.engine._pack_upload import pack_and_upload_blob_files  # imports this
 
