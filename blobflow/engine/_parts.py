@@ -11,7 +11,8 @@ the registrations and the annotations wait for the whole upload. With parts, eac
 complete tar with its own offsets, registered while the next one uploads. The server ends with
 the same images and annotations; Team Files holds one tar and one ``_offsets.pkl`` per part.
 Batches are yielded in file order; a part's batches wait (in memory, at most a part's
-ImageInfo) until the parts before it are yielded.
+ImageInfo) until the parts before it are yielded. At most ``PARTS_REGISTERING`` parts register
+at once: the next part's upload waits for a slot, so memory holds two registration windows.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["part_paths", "upload_blob_parts"]
 
 _Item = list[ImageInfo] | BaseException | None
+PARTS_REGISTERING = 2  # a part registering while the next one's registration starts
 
 
 def part_paths(tar_path: Path, index: int) -> tuple[Path, Path]:
@@ -80,6 +82,9 @@ async def upload_blob_parts(
             raise
         out.put_nowait(None)
 
+    # parts registering at once: memory holds this many registration windows
+    registering = asyncio.Semaphore(PARTS_REGISTERING)
+
     async def produce() -> None:
         try:
             for index, chunk in enumerate(chunks, 1):
@@ -89,7 +94,10 @@ async def upload_blob_parts(
                     progress_cb=bytes_progress_cb, members=chunk,
                 )  # fmt: skip
                 out: asyncio.Queue[_Item] = asyncio.Queue()
-                tasks.append(asyncio.ensure_future(register(files, pkl, out)))
+                await registering.acquire()
+                task = asyncio.ensure_future(register(files, pkl, out))
+                task.add_done_callback(lambda _t: registering.release())
+                tasks.append(task)
                 parts.put_nowait(out)
         except BaseException as exc:
             parts.put_nowait(exc)
