@@ -14,6 +14,14 @@ Memory bound of the client (s3transfer style; the numbers are the defaults)::
           + max_connections * ~64 KiB                                # socket buffers
     = 60 MiB + 8 MiB + (4 + 1) * (10,000 * 1.1 KiB + 2,000 * 5 KiB) + 32 * 64 KiB ~= 175 MiB
 
+A blob packed while it uploads (``images_dir``) adds the packer's 3 chunks of 8 MiB in flight.
+With ``blob_part_images`` (parts) those are in flight while earlier parts register, and two
+parts register at once, each with at most ceil(blob_part_images / bulk_add_batch) batches::
+
+    peak ~= 60 MiB + 24 MiB + 2 * ceil(part / batch) * (min(part, batch) * 1.1 KiB
+                                                         + 2,000 * 5 KiB) + 2 MiB
+    = 60 + 24 + 2 * (5,000 * 1.1 KiB + 10 MiB) + 2 ~= 117 MiB        (part = 5,000)
+
 It depends on the concurrency knobs, never on the number of images: offsets are read from the
 pickle in batches, registered results stream out batch by batch, blobs are streamed to disk and
 images are sliced out of them one at a time by a few worker threads.
