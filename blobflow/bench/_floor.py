@@ -45,7 +45,7 @@ import aiohttp
 
 from blobflow import _json
 from blobflow.bench._record import load_recording
-from blobflow.bench._rss import peak_rss_mb
+from blobflow.bench._rss import cpu_seconds, peak_rss_mb
 from blobflow.bench._runner import RESULT_PREFIX, Job
 
 __all__ = ["SEEDS", "Replay", "prepare", "main"]
@@ -467,6 +467,7 @@ def main() -> None:
     finally:
         shutil.rmtree(Path(job.work_dir) / "blob", ignore_errors=True)
     out["peak_rss_mb"] = peak_rss_mb()
+    out["cpu_seconds"] = cpu_seconds()  # preparation included: an upper bound
     sys.stdout.write(RESULT_PREFIX + json.dumps(out) + "\n")
     sys.stdout.flush()
 

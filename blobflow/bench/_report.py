@@ -57,6 +57,8 @@ class RunRecord:
     seconds: float | None
     peak_rss_mb: float | None
     error: str | None = None
+    cpu_seconds: float | None = None  # the client's (its process and its children)
+    server_cpu_seconds: float | None = None  # the embedded server's during the run
 
 
 @dataclass
@@ -67,6 +69,8 @@ class FloorRecord:
     run: int
     tried: dict[int, float] = field(default_factory=dict)
     error: str | None = None
+    #: concurrency -> (client CPU, server CPU) of that replay
+    cpu: dict[int, tuple[float | None, float | None]] = field(default_factory=dict)
 
     @property
     def best(self) -> tuple[int, float] | None:
@@ -80,14 +84,17 @@ def _floors(floors: Iterable[FloorRecord]) -> dict[str, dict[str, Any]]:
         mine = [f for f in floors if f.direction == direction]
         if not mine:
             continue
-        best = [b for f in mine if (b := f.best) is not None]
-        seconds = [s for _c, s in best]
-        wins = [c for c, _s in best]
+        best = [(f, b) for f in mine if (b := f.best) is not None]
+        seconds = [s for _f, (_c, s) in best]
+        wins = [c for _f, (c, _s) in best]
+        cpu = [f.cpu.get(c, (None, None)) for f, (c, _s) in best]
         out[direction] = {
             "seconds_median": _median(seconds),
             "seconds": seconds,
             "concurrency": max(set(wins), key=wins.count) if wins else None,
             "tried": [{str(c): s for c, s in f.tried.items()} for f in mine],
+            "cpu_seconds_median": _median([c for c, _s in cpu if c is not None]),
+            "server_cpu_seconds_median": _median([s for _c, s in cpu if s is not None]),
             "errors": sorted({f.error for f in mine if f.error}),
         }
     return out
@@ -186,6 +193,8 @@ def _row(
     seconds = [float(r.seconds) for r in ok if r.seconds is not None]
     median = _median(seconds)
     rss = [r.peak_rss_mb for r in ok if r.peak_rss_mb is not None]
+    cpu = [r.cpu_seconds for r in ok if r.cpu_seconds is not None]
+    server_cpu = [r.server_cpu_seconds for r in ok if r.server_cpu_seconds is not None]
     return {
         "direction": first.direction,
         "strategy": first.strategy,
@@ -196,6 +205,8 @@ def _row(
         "images_per_s": _ratio(images, median),
         "mb_per_s": _ratio(total_bytes / 1e6, median),
         "peak_rss_mb": max(rss) if rss else None,
+        "cpu_seconds_median": _median(cpu),
+        "server_cpu_seconds_median": _median(server_cpu),
         "speedup_vs_standard": None,  # filled once every row's median is known
         "ratio_to_limit": _ratio(median, limit),
         "seed_claim": SEED_CLAIMS.get(f"{first.direction}_{first.strategy}"),
@@ -251,6 +262,7 @@ _HEADER = (
     "x floor",
     "vs SDK best",
     "peak RSS MB",
+    "CPU s client/server",
     "runs ok",
 )
 
@@ -269,6 +281,8 @@ def _cells(row: dict[str, Any]) -> list[str]:
         _fmt(row.get("ratio_to_floor"), ".2f"),
         _fmt(row["speedup_vs_sdk_best"], ".1f") + ("x" if row["speedup_vs_sdk_best"] else ""),
         _fmt(row["peak_rss_mb"], ".0f"),
+        f"{_fmt(row.get('cpu_seconds_median'), '.2f')}/"
+        f"{_fmt(row.get('server_cpu_seconds_median'), '.2f')}",
         f"{row['runs_ok']}/{row['runs_ok'] + row['runs_failed']}",
     ]
 
@@ -289,7 +303,9 @@ def _floors_line(results: dict[str, Any]) -> str:
     for direction, floor in results.get("floors", {}).items():
         text = f"{direction} {_fmt(floor['seconds_median'], '.2f')} s"
         if floor.get("concurrency"):
-            text += f" ({floor['concurrency']} in flight)"
+            text += f" ({floor['concurrency']} in flight"
+            text += f", CPU s client/server {_fmt(floor.get('cpu_seconds_median'), '.2f')}/"
+            text += f"{_fmt(floor.get('server_cpu_seconds_median'), '.2f')})"
         parts.append(text)
     return "floors (median): " + ("; ".join(parts) if parts else "not measured")
 

@@ -32,6 +32,7 @@ from blobflow.bench._report import (
     format_table,
     write_outputs,
 )
+from blobflow.bench._rss import process_cpu_seconds
 from blobflow.bench._runner import Job, JobResult, run_job
 from blobflow.bench._verify import verify_download, verify_upload
 
@@ -127,6 +128,8 @@ class Target:
     token: str
     team_id: int
     workspace_id: int
+    #: the embedded server's process (its CPU time is read around each run), else None
+    server_pid: int | None = None
     #: a fresh user on the same server (embedded server only), else None
     new_tenant: Callable[[], Target] | None = field(default=None, compare=False, repr=False)
 
@@ -148,9 +151,11 @@ def _embedded_server(opts: BenchOptions, data_dir: Path) -> Iterator[Target]:
         def new_tenant() -> Target:
             token = secrets.token_urlsafe(32)
             team_id, workspace_id = srv.add_tenant_sync(token)
-            return Target(srv.address, token, team_id, workspace_id, new_tenant)
+            return Target(srv.address, token, team_id, workspace_id, srv.pid, new_tenant)
 
-        yield Target(srv.address, srv.token, int(srv.team_id), int(srv.workspace_id), new_tenant)
+        yield Target(
+            srv.address, srv.token, int(srv.team_id), int(srv.workspace_id), srv.pid, new_tenant
+        )
 
 
 @contextlib.contextmanager
@@ -235,7 +240,12 @@ class _Run:
         # Child logs are kept (in <out>/logs) only for runs that fail.
         logs = self.opts.out / "logs" if self.opts.out is not None else self.work / "logs"
         log_path = logs / f"{job.name}.log"
+        pid = self.target.server_pid
+        before = process_cpu_seconds(pid) if pid else None
         result = run_job(job, python, timeout=self.opts.timeout, log_path=log_path)
+        after = process_cpu_seconds(pid) if pid else None
+        if before is not None and after is not None:
+            result.extra["server_cpu_seconds"] = after - before
         if result.ok:
             try:
                 with RawClient(job.server, job.token) as raw:
@@ -275,6 +285,8 @@ class _Run:
             result.seconds if result.ok else None,
             result.peak_rss_mb,
             result.error,
+            result.extra.get("cpu_seconds"),
+            result.extra.get("server_cpu_seconds"),
         )
 
     def uploads(self) -> list[RunRecord]:
@@ -310,6 +322,10 @@ class _Run:
             result = self.execute(job, ("floor", direction, str(concurrency)))
             if result.ok and result.seconds:
                 record.tried[concurrency] = result.seconds
+                record.cpu[concurrency] = (
+                    result.extra.get("cpu_seconds"),
+                    result.extra.get("server_cpu_seconds"),
+                )
             else:
                 record.error = result.error
         return record

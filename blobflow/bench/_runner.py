@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from blobflow.bench._rss import peak_rss_mb
+from blobflow.bench._rss import cpu_seconds, peak_rss_mb
 
 __all__ = ["Job", "JobResult", "run_job", "sdk_script_path"]
 
@@ -118,6 +118,7 @@ def main() -> None:
         traceback.print_exc()
         out["error"] = f"{type(exc).__name__}: {exc}"[:500]
     out["peak_rss_mb"] = peak_rss_mb()
+    out["cpu_seconds"] = cpu_seconds()
     sys.stdout.write(RESULT_PREFIX + json.dumps(out) + "\n")
     sys.stdout.flush()
 
