@@ -20,7 +20,7 @@ parts register at once, each with at most ceil(blob_part_images / bulk_add_batch
 
     peak ~= 60 MiB + 24 MiB + 2 * ceil(part / batch) * (min(part, batch) * 1.1 KiB
                                                          + 2,000 * 5 KiB) + 2 MiB
-    = 60 + 24 + 2 * (5,000 * 1.1 KiB + 10 MiB) + 2 ~= 117 MiB        (part = 5,000)
+    = 60 + 24 + 2 * (10,000 * 1.1 KiB + 10 MiB) + 2 ~= 128 MiB       (part = 10,000)
 
 It depends on the concurrency knobs, never on the number of images: offsets are read from the
 pickle in batches, registered results stream out batch by batch, blobs are streamed to disk and
@@ -66,10 +66,11 @@ class TransferConfig:
       project flow runs (process-wide, restored after; see ``blobflow._gc``). Its full
       collections cost about a quarter of the client's CPU in a 30,000-image transfer that
       creates almost no cycles.
-    * ``blob_part_images`` [None]: a blob packed from a folder while it uploads (``quick_import``
-      with ``images_dir``) goes in parts of this many images, each a complete tar with its own
-      ``_offsets.pkl``, registered (with its annotations) while the next part uploads; None:
-      one blob.
+    * ``blob_part_images`` [10,000]: a blob packed from a folder while it uploads
+      (``quick_import`` with ``images_dir``) goes in parts of this many images, each a complete
+      tar with its own ``_offsets.pkl``, registered (with its annotations) while the next part
+      uploads; None: one blob. 10,000 (one ``images.bulk.add``) was the fastest of None, 5,000
+      and 10,000 side by side on loopback and under ``wan`` (docs: Benchmarks).
     * ``writer_process`` [None]: write a download's annotation files in a child process
       (``True``), in a thread (``False``), or in a child when 2+ CPUs are usable (``None``).
     """
@@ -96,7 +97,7 @@ class TransferConfig:
     bulk_download_batch: int = 50
     pause_gc: bool = True
     writer_process: bool | None = None
-    blob_part_images: int | None = None
+    blob_part_images: int | None = 10_000
 
     def __post_init__(self) -> None:
         for name in (

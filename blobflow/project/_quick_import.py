@@ -135,7 +135,9 @@ async def quick_import_async(
     With ``images_dir`` (a folder of images) the blob is packed from it into ``blob_path``, and
     its ``<stem>_offsets.pkl`` beside it, while the blob uploads: one step from loose images.
     Both files are kept (under their final names only when complete); ``offsets_path`` must
-    then be None.
+    then be None. A folder of more than ``api.config.blob_part_images`` images (10,000) goes in
+    parts instead: ``<stem>_001.tar``, ``<stem>_002.tar``, ... each with its ``_offsets.pkl``
+    beside it (locally and in Team Files), each registered while the next one uploads.
     """
     tar = Path(blob_path)
     pkl = Path(offsets_path) if offsets_path else tar.with_name(tar.stem + OFFSETS_PKL_SUFFIX)
