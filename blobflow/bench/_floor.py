@@ -13,9 +13,10 @@ A minimal replay client sends the requests a blobflow run of the same job made (
 
 Plus the local file work every client must do, overlapped only where the protocol allows:
 
-* upload: reading the images as ``tar cf`` does (``tar cf - <img>`` drained), which must end
-  before the blob's upload counts as done (no registration can name a blob not yet whole); and
-  reading each annotation file before the request that carries it is sent;
+* upload: reading the images of each uploaded tar as ``tar cf`` does (``tar cf -`` of its
+  members, drained), which must end before that tar's upload counts as done (no registration
+  can name a blob not yet whole); and reading each annotation file before the request that
+  carries it is sent;
 * download: writing each annotation file (its bytes prepared beforehand) once the answer that
   carries it has arrived, in a writer thread, plus the offsets index and ``meta.json``.
 
@@ -47,6 +48,7 @@ from blobflow import _json
 from blobflow.bench._record import load_recording
 from blobflow.bench._rss import cpu_seconds, peak_rss_mb
 from blobflow.bench._runner import RESULT_PREFIX, Job
+from blobflow.blob import OFFSETS_PKL_SUFFIX, BlobImageInfo
 
 __all__ = ["SEEDS", "Replay", "prepare", "main"]
 
@@ -202,7 +204,7 @@ def prepare(
         if rec["kind"] == "upload":
             call.file = folder / rec["file"]
             if call.file.suffix == ".tar":
-                call.gate = "images"
+                call.gate = f"images:{call.file.name}"
         elif method == "annotations.bulk.add":
             names = [image_names[a["imageId"]] for a in rec["body"]["annotations"]]
             call.after = f"ann{ann_gates}"
@@ -246,15 +248,33 @@ def _drain(stream: Any) -> None:
         pass
 
 
-def _read_images(img_dir: Path, done: Callable[[], None]) -> None:
-    """Read every image as ``tar cf`` does (the archive to a pipe: GNU tar skips reading
-    the files when the archive is /dev/null)."""
-    proc = subprocess.Popen(["tar", "cf", "-", "-C", str(img_dir), "."], stdout=subprocess.PIPE)
-    assert proc.stdout is not None
-    _drain(proc.stdout)
-    if proc.wait() != 0:
-        raise RuntimeError(f"tar cf exited with {proc.returncode}")
-    done()
+def _read_images(img_dir: Path, tars: list[Path], gates: _Gates) -> None:
+    """Read the images of each uploaded tar (in upload order) as ``tar cf`` does, the archive
+    to a pipe (GNU tar skips reading the files when the archive is /dev/null); a tar's upload
+    is done only once its images are read."""
+    for tar in tars:
+        names = tar.with_name(tar.stem + "_members.txt")  # written by prepare
+        cmd = ["tar", "cf", "-", "-C", str(img_dir), "--verbatim-files-from", "-T", str(names)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)
+        assert proc.stdout is not None
+        _drain(proc.stdout)
+        if proc.wait() != 0:
+            raise RuntimeError(f"tar cf exited with {proc.returncode}")
+        gates.set_threadsafe(f"images:{tar.name}")
+
+
+def _member_lists(calls: list[Call], work: Path) -> list[Path]:
+    """For each uploaded tar, its members (from the offsets beside it) as a ``tar -T`` list."""
+    tars = []
+    for call in calls:
+        if call.file is None or call.gate is None:
+            continue
+        pkl = call.file.with_name(call.file.stem + OFFSETS_PKL_SUFFIX)
+        names = [i.name for batch in BlobImageInfo.load_from_pickle_generator(pkl) for i in batch]
+        work.mkdir(parents=True, exist_ok=True)
+        (work / (call.file.stem + "_members.txt")).write_text("\n".join(names) + "\n")
+        tars.append(work / call.file.name)
+    return tars
 
 
 def _read_annotations(calls: list[Call], gates: _Gates) -> None:
@@ -295,6 +315,7 @@ class Replay:
         self.headers = {"x-api-key": token}
         self.ids: dict[Key, Any] = dict(seeds)
         self.concurrency = concurrency
+        self.tars: list[Path] = []  # uploaded tars, as named in the work dir (member lists)
         self.received = 0  # blob bytes downloaded
 
     def _body(self, call: Call) -> bytes:
@@ -380,7 +401,7 @@ class Replay:
         writer = thread(_write_files, writes)
         start = time.perf_counter()
         if local == "upload":
-            workers.append(thread(_read_images, img_dir, lambda: gates.set_threadsafe("images")))
+            workers.append(thread(_read_images, img_dir, self.tars, gates))
             workers.append(thread(_read_annotations, self.calls, gates))
         for worker in [*workers, writer]:
             worker.start()
@@ -425,6 +446,7 @@ def run_floor(job: Job, concurrency: int) -> dict[str, Any]:
             call.dest.parent.mkdir(parents=True, exist_ok=True)
             call.fd = os.open(call.dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     replay = Replay(calls, job.server, job.token, seeds, concurrency)
+    replay.tars = _member_lists(calls, work)
     from blobflow.engine import run
 
     try:

@@ -138,7 +138,10 @@ async def upload_quick(job: Job) -> int | None:
             api, dataset, tar, anns=job.ann_dir, progress=False,
             images_dir=job.img_dir,
         )  # fmt: skip
-    await _save_recording(api, job, tar, tar.with_name(f"{tar.stem}_offsets.pkl"))
+    # the blob, or its parts, and their offsets
+    names = await asyncio.to_thread(os.listdir, job.work_dir)
+    kept = [Path(job.work_dir, n) for n in names if n.endswith((".tar", ".pkl"))]
+    await _save_recording(api, job, *kept)
     return project.id
 
 

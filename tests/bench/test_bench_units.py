@@ -228,7 +228,7 @@ def test_floor_replay_patches_only_the_ids_the_server_handed_out(tmp_path: Path)
     (tmp_path / "requests.jsonl").write_text("".join(json.dumps(c) + "\n" for c in calls))
     prepared = prepare(tmp_path, tmp_path / "w", {"team": 3, "workspace": 7}, tmp_path, tmp_path)
     assert [sorted(c.deps) for c in prepared] == [[], [0], [], [1, 2], [1, 3]]
-    assert prepared[2].gate == "images" and prepared[4].after == "ann0"
+    assert prepared[2].gate == "images:b.tar" and prepared[4].after == "ann0"
     assert prepared[4].writes == [(tmp_path / "a.png.json", b"")]  # read before it is sent
     replay = Replay(prepared, "127.0.0.1:1", "t", {("team", 3): 30, ("workspace", 7): 70}, 4)
     assert _json.loads(replay._body(prepared[0])) == {"name": "p", "workspaceId": 70}
