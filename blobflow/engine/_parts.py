@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,12 @@ from blobflow.api._models import DatasetInfo, ImageInfo
 from blobflow.api._progress import ProgressCallback
 from blobflow.blob import OFFSETS_PKL_SUFFIX, list_members
 from blobflow.engine._pack_upload import pack_and_upload_blob_files
-from blobflow.engine._upload import AnnotationSource, BlobUpload, register_offsets
+from blobflow.engine._upload import (
+    AnnotationSource,
+    BlobUpload,
+    _while_checked,
+    register_offsets,
+)
 
 if TYPE_CHECKING:
     from blobflow.api._api import Api
@@ -60,9 +65,12 @@ async def upload_blob_parts(
     conflict_resolution: ConflictResolution | None = "skip",
     progress_cb: ProgressCallback = None,
     bytes_progress_cb: ProgressCallback = None,
+    convert_coordinates: bool = True,
+    checked: Callable[[], Awaitable[Any]] | None = None,
 ) -> AsyncIterator[list[ImageInfo]]:
     """Pack ``members`` of ``images_dir`` in parts of ``part_images``; each part registers
-    (with its annotations) while the next one uploads. Yields ImageInfo batches in order."""
+    (with its annotations) while the next one uploads. Yields ImageInfo batches in order.
+    ``checked()`` runs while the first part uploads; nothing registers unless it succeeds."""
     tar = Path(tar_path)
     chunks = [members[i : i + part_images] for i in range(0, len(members), part_images)]
     parts: asyncio.Queue[asyncio.Queue[_Item] | BaseException | None] = asyncio.Queue()
@@ -74,7 +82,8 @@ async def upload_blob_parts(
             async for infos in register_offsets(
                 api, dataset, files.blob.id, pkl, metas=metas, annotations=annotations,
                 conflict_resolution=conflict_resolution, progress_cb=progress_cb,
-                mark_blob_project=False,
+                mark_blob_project=False, convert_coordinates=convert_coordinates,
+                annotations_checked=checked is not None,
             ):  # fmt: skip
                 out.put_nowait(infos)
         except BaseException as exc:
@@ -89,10 +98,12 @@ async def upload_blob_parts(
         try:
             for index, chunk in enumerate(chunks, 1):
                 part_tar, pkl = part_paths(tar, index)
-                files = await pack_and_upload_blob_files(
+                sending = pack_and_upload_blob_files(
                     api, team_id, images_dir, part_tar, team_dir=team_dir,
                     progress_cb=bytes_progress_cb, members=chunk,
                 )  # fmt: skip
+                check = checked() if checked is not None and index == 1 else None
+                files = await _while_checked(sending, check)
                 out: asyncio.Queue[_Item] = asyncio.Queue()
                 await registering.acquire()
                 task = asyncio.ensure_future(register(files, pkl, out))

@@ -147,3 +147,22 @@ async def test_a_part_that_fails_stops_the_import_with_its_error(
                 pass
     # what was packed of the failed part is not left under a final name
     assert not await asyncio.to_thread(tmp_path.joinpath("b_002.tar").exists)
+
+
+async def test_a_failed_check_registers_nothing_of_any_part(
+    server: Any, dataset: tuple[ProjectInfo, DatasetInfo], tmp_path: Path
+) -> None:
+    _, ds = dataset
+    assert ds.id is not None
+    await asyncio.to_thread(_images, tmp_path / "img", 250)
+
+    async def check() -> None:
+        raise ValueError("annotation 7 is not an object")
+
+    async with Api(server.address, server.token, FAST.with_(blob_part_images=100)) as api:
+        with pytest.raises(ValueError, match="annotation 7"):
+            async for _batch in upload_blob(
+                api, ds, tmp_path / "b.tar", images_dir=tmp_path / "img", checked=check
+            ):
+                pass
+        assert await api.image.get_list(ds.id) == []
