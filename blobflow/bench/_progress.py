@@ -4,7 +4,7 @@ The harness plans its steps up front (per run: start-up and limits, each timed s
 clean-up); :class:`Progress` prints a line when a step starts and when it ends, with an
 estimate of the time left. A step already timed in an earlier run is expected to take as long
 again; one not timed yet is expected to take its prior (seconds per 1,000 images, measured on a
-busy 2-core machine) scaled by how the steps so far compared with their priors.
+2-core machine) scaled by how the steps so far compared with their priors.
 """
 
 from __future__ import annotations
@@ -16,26 +16,27 @@ from typing import TextIO
 
 __all__ = ["Progress", "Step", "format_duration", "prior_seconds"]
 
-# Seconds per 1,000 images of each step, its child process and verification included.
+# Seconds per 1,000 images of each step, its child process and verification included, on the
+# 2-core development machine at a load average of ~5 (corrected by the steps timed so far).
 _PRIOR_PER_1000: dict[tuple[str, str, str], float] = {
-    ("setup", "", ""): 0.6,  # the server's start and the limits
-    ("cleanup", "", ""): 0.3,  # the server's stop, its data removed, partial results written
-    ("upload", "standard", "blobflow"): 1.05,
-    ("upload", "blob", "blobflow"): 0.3,
-    ("upload", "quick", "blobflow"): 0.27,
-    ("download", "standard", "blobflow"): 0.7,
-    ("download", "blob", "blobflow"): 0.55,
-    ("download", "fast", "blobflow"): 0.4,
-    ("upload", "standard", "sdk"): 2.2,
-    ("upload", "blob", "sdk"): 0.75,
-    ("upload", "quick", "sdk"): 0.7,
-    ("download", "standard", "sdk"): 1.1,
-    ("download", "blob", "sdk"): 1.1,
-    ("download", "fast", "sdk"): 3.3,
-    ("recording", "upload", ""): 0.3,
-    ("recording", "download", ""): 0.4,
-    ("floor", "upload", ""): 0.15,
-    ("floor", "download", ""): 0.2,
+    ("setup", "", ""): 0.1,  # the server's start and the limits
+    ("cleanup", "", ""): 0.15,  # the server's stop, its data removed, partial results written
+    ("upload", "standard", "blobflow"): 1.2,
+    ("upload", "blob", "blobflow"): 0.17,
+    ("upload", "quick", "blobflow"): 0.13,
+    ("download", "standard", "blobflow"): 0.3,
+    ("download", "blob", "blobflow"): 0.25,
+    ("download", "fast", "blobflow"): 0.25,
+    ("upload", "standard", "sdk"): 1.3,
+    ("upload", "blob", "sdk"): 0.45,
+    ("upload", "quick", "sdk"): 0.42,
+    ("download", "standard", "sdk"): 0.66,
+    ("download", "blob", "sdk"): 0.66,
+    ("download", "fast", "sdk"): 2.0,
+    ("recording", "upload", ""): 0.15,
+    ("recording", "download", ""): 0.3,
+    ("floor", "upload", ""): 0.1,
+    ("floor", "download", ""): 0.3,
 }
 _PRIOR_FIXED = 2.0  # seconds every step costs whatever its size (a child process, a server)
 

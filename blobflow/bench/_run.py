@@ -411,14 +411,17 @@ def _results(
 def _data(opts: BenchOptions) -> BenchData:
     """The cached data set; generating it (the first time only) shows its progress."""
     made = 0
-    shown = 0.0
+    started = shown = time.monotonic()
 
     def generated(count: int) -> None:
         nonlocal made, shown
         made += count
         if made == opts.images or time.monotonic() - shown >= 5:
             shown = time.monotonic()
-            opts.log(f"data: generated {made:,} of {opts.images:,} images (once; then cached)")
+            opts.log(
+                f"data: generated {made:,} of {opts.images:,} images in {shown - started:.0f} s "
+                "(once; then cached)"
+            )
 
     spec = DataSpec(opts.images, opts.image_kb, opts.seed)
     data = ensure_data(spec, opts.cache_dir, progress=generated)
