@@ -27,7 +27,7 @@ from blobflow.server import ServerProcess, serve_in_process
 from blobflow.server._app import sweep_orphans
 from blobflow.server._context import STATE
 
-from .conftest import API, Client, blob_items, stored_files
+from .conftest import API, Client, blob_items, stored_files, tar_blob
 
 # The point is the backends, not the client's loop flavour: one loop keeps the suite short.
 pytestmark = pytest.mark.asyncio(loop_factories=["uvloop"])
@@ -102,7 +102,7 @@ async def test_concurrent_registrations_through_two_nodes(scale_urls: dict[str, 
     """Overlapping batches into one dataset through both nodes at once: each batch is all
     registered or refused whole (NONUNIQUE, naming names that exist), no name twice, none lost."""
     names = [f"img_{i:05d}.png" for i in range(2000)]
-    blob = b"".join(n.encode().ljust(10, b".")[:10] for n in names)
+    blob = tar_blob(len(names))
     async with serve_in_process(tmp_path / "n1", token=TOKEN, **scale_urls) as n1, \
             serve_in_process(tmp_path / "n2", token=TOKEN, **scale_urls) as n2:
         async with aiohttp.ClientSession(n1.address) as s1, \
