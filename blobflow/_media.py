@@ -192,6 +192,17 @@ class FileSelection:
             self.skipped.add(path)
         return keep
 
+    def nothing_selected(self, where: str | os.PathLike[str]) -> str:
+        """The message for a selection that kept nothing: what it keeps, what it saw instead."""
+        skipped = self.skipped
+        seen = f"skipped {skipped.count}: {skipped.listing()}" if skipped.count else "no files"
+        if skipped.unsupported:
+            seen += (
+                f"; {skipped.unsupported} of them image-like in a format the platform does not "
+                "take"
+            )
+        return f"{os.fspath(where)}: no {self.describe()} ({seen})"
+
     def describe(self) -> str:
         """What this selection keeps, in the user's terms, for "nothing selected" messages."""
         what = "image files" if self.images_only else "files"

@@ -11,12 +11,9 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from blobflow._errors import BlobflowError, BlobFormatError
-
-if TYPE_CHECKING:
-    from blobflow._media import FileSelection
 
 __all__ = ["main"]
 
@@ -80,7 +77,7 @@ def _run_pack(args: argparse.Namespace) -> int:
     except BlobFormatError:
         if select.kept or not os.path.isdir(args.src_dir):
             raise
-        raise _nothing_selected(args.src_dir, select) from None
+        raise BlobflowError(select.nothing_selected(args.src_dir)) from None
     seconds = time.perf_counter() - started
     images = sum(p.member_count for p in parts)
     summary = {
@@ -96,15 +93,6 @@ def _run_pack(args: argparse.Namespace) -> int:
     select.skipped.report(summary, lines)
     _emit(args, summary, "\n".join(lines))
     return EXIT_OK
-
-
-def _nothing_selected(where: str, select: FileSelection) -> BlobflowError:
-    """Nothing passed the selection: say what it keeps and what it saw instead."""
-    skipped = select.skipped
-    seen = f"skipped {skipped.count}: {skipped.listing()}" if skipped.count else "no files at all"
-    if skipped.unsupported:
-        seen += f"; {skipped.unsupported} of them image-like in a format the platform does not take"
-    return BlobflowError(f"{where}: no {select.describe()} ({seen})")
 
 
 def _run_offsets(args: argparse.Namespace) -> int:
@@ -126,7 +114,7 @@ def _run_offsets(args: argparse.Namespace) -> int:
     if not kept:
         if not select.kept:
             os.unlink(path)  # an index of nothing is no use to anyone
-            raise _nothing_selected(args.blob, select)
+            raise BlobflowError(select.nothing_selected(args.blob))
         summary["images"] = select.kept
         select.skipped.report(summary, lines)
     _emit(args, summary, "\n".join(lines))

@@ -21,6 +21,7 @@ from blobflow.project._errors import ProjectError
 # What the commands run (asyncio, the client, tqdm) is imported when they run: building the
 # parser, for ``blobflow --help`` or any other sub-command, needs none of it.
 if TYPE_CHECKING:
+    from blobflow._media import FileSelection
     from blobflow.api import Api
 
 __all__ = ["add_transfer_commands"]
@@ -113,6 +114,8 @@ def _run(args: argparse.Namespace, work: Callable[[Api], Awaitable[dict[str, Any
             return _fail(args, exc, EXIT_DISK_FULL, f"no space left on device ({exc})")
         raise
     text = summary.pop("_text", "")
+    for warning in summary.pop("_warnings", []):
+        print(f"blobflow: {warning}", file=sys.stderr)
     if getattr(args, "json", False):
         print(json.dumps(summary, sort_keys=True))
     elif not args.quiet:
@@ -184,14 +187,14 @@ def _json_list(holder: dict[str, Any], key: str, path: Path) -> list[dict[str, A
 _ANN_STEP = 1000
 
 
-def _pack_folder(src: Path, work: Path) -> Path:
+def _pack_folder(src: Path, work: Path, select: FileSelection) -> Path:
     """A plain image folder -> a temporary project: one blob, its offsets, annotations found
     in ``<src>/ann/<name>.json`` or beside the images as ``<name>.json``.
 
     Annotations are read, checked and written 1,000 at a time; the project's meta is built
     from the classes and tags they use.
     """
-    from blobflow._media import SUPPORTED_IMG_EXTS, is_image_name
+    from blobflow._errors import BlobFormatError
     from blobflow.blob import archive_directory
     from blobflow.project._local import OpenMode, Project, read_annotation
 
@@ -199,13 +202,17 @@ def _pack_folder(src: Path, work: Path) -> Path:
     tar = work / f"{src.resolve().name}.tar"
 
     def wanted(path: str) -> bool:
-        rel = Path(path)
-        return is_image_name(rel.name) and "ann" not in rel.parts[:-1]
+        # annotation files (ann/*, *.json) are read below, not skipped
+        if path.endswith(".json") or "ann" in Path(path).parts[:-1]:
+            return False
+        return select(path)
 
-    infos = archive_directory(src, tar, filter_func=wanted)
-    if not infos:
-        exts = ", ".join(SUPPORTED_IMG_EXTS)
-        raise ProjectError(f"{src}: no images found (extensions: {exts}, any case)")
+    try:
+        infos = archive_directory(src, tar, filter_func=wanted)
+    except BlobFormatError:
+        if select.kept:
+            raise
+        raise ProjectError(select.nothing_selected(src)) from None
     project.add_blob_file(tar, move=True)
     ds = project.create_dataset("ds0")
     ds.add_blob_offsets(tar.name, infos)
@@ -216,7 +223,10 @@ def _pack_folder(src: Path, work: Path) -> Path:
     step: dict[str, Any] = {}
     for candidate in src.rglob("*.json"):  # a generator: the folder is never listed whole
         name = candidate.name[: -len(".json")]
-        if name not in names or name in seen:
+        if name not in names:  # no image of that name: not an annotation, and not an image
+            select.skipped.add(str(candidate.relative_to(src)))
+            continue
+        if name in seen:
             continue
         ann = read_annotation(candidate)
         meta.add(ann, candidate)
@@ -238,8 +248,10 @@ def _cmd_upload(args: argparse.Namespace) -> int:
     import shutil
     import tempfile
 
+    from blobflow._media import Skipped, selection_from_args
     from blobflow.project._upload import upload_project_async
 
+    select = selection_from_args(args)
     src = Path(args.src)
     if not src.is_dir():
         raise ProjectError(f"folder not found: {src}")
@@ -251,7 +263,7 @@ def _cmd_upload(args: argparse.Namespace) -> int:
             root = src
             if not await asyncio.to_thread(_is_project, src):
                 tmp = await asyncio.to_thread(tempfile.mkdtemp, prefix="blobflow-pack-")
-                root = await asyncio.to_thread(_pack_folder, src, Path(tmp))
+                root = await asyncio.to_thread(_pack_folder, src, Path(tmp), select)
             res = await upload_project_async(
                 root, api, args.workspace, name,
                 project_id=args.project_id, progress=_bars(args),
@@ -259,16 +271,22 @@ def _cmd_upload(args: argparse.Namespace) -> int:
         finally:
             if tmp is not None:
                 await asyncio.to_thread(shutil.rmtree, tmp, True)
-        return {
+        summary = {
             "project_id": res.project_id,
             "project_name": res.project_name,
             "images": res.images,
             "blob_images": res.blob_images,
             "annotations": res.annotations,
             "datasets": res.datasets,
-            "_text": f"uploaded {res.images} images to project {res.project_id} "
-            f"({res.project_name!r})",
         }
+        lines = [f"uploaded {res.images} images to project {res.project_id} ({res.project_name!r})"]
+        skipped = select.skipped
+        if tmp is None:  # a project: the files in img/ that are not images
+            skipped = Skipped(verbose=args.verbose)
+            skipped.update(res.skipped.names)
+        skipped.report(summary, lines)
+        summary["_text"] = "\n".join(lines)
+        return summary
 
     return _run(args, work)
 
@@ -279,8 +297,9 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
     async def work(api: Api) -> dict[str, Any]:
         res = await download_fast_async(
-            api, args.project_id, args.dest, extract=args.extract, progress=_bars(args)
-        )
+            api, args.project_id, args.dest, extract=args.extract, progress=_bars(args),
+            force=args.force,
+        )  # fmt: skip
         return {
             "project_id": res.project_id,
             "directory": str(res.directory),
@@ -353,6 +372,8 @@ def _cmd_import_blob(args: argparse.Namespace) -> int:
 
 def add_transfer_commands(sub: Any) -> None:
     """Add ``upload``, ``download`` and ``import-blob`` to the ``blobflow`` parser."""
+    from blobflow._media import add_selection_arguments
+
     p = sub.add_parser(
         "upload",
         help="upload a local project or a plain image folder",
@@ -361,6 +382,7 @@ def add_transfer_commands(sub: Any) -> None:
         "or <name>.json beside the images).",
     )
     p.add_argument("src", metavar="SRC", help="project folder or image folder")
+    add_selection_arguments(p, filters=False)
     p.add_argument("--workspace", type=int, required=True, metavar="ID", help="workspace id")
     p.add_argument("--project", metavar="NAME", help="project name (default: folder name)")
     p.add_argument(
@@ -375,11 +397,16 @@ def add_transfer_commands(sub: Any) -> None:
         help="download a project (blobs as blob/<id>.tar + offsets)",
         description="Download a project in Supervisely format: blob images as blob/<id>.tar "
         "and <dataset>/<id>_offsets.pkl, other images to img/, annotations to ann/. A re-run "
-        "into the same folder skips the blobs already verified.",
+        "into the same folder skips the blobs already verified; a folder holding another "
+        "project is refused unless --force.",
     )
     p.add_argument("project_id", type=int, metavar="PROJECT_ID")
     p.add_argument("dest", metavar="DEST", help="destination folder")
     p.add_argument("--extract", action="store_true", help="also write every image to img/")
+    p.add_argument(
+        "--force", action="store_true",
+        help="download even into a folder that holds another project (they mix)",
+    )  # fmt: skip
     _connection_args(p)
     p.set_defaults(handler=_cmd_download)
 

@@ -80,6 +80,33 @@ def _save_state(dest: Path, state: dict[str, Any]) -> None:
     write_file_atomic(dest / STATE_FILE, json.dumps(state, indent=1).encode())
 
 
+def _claim_dest(dest: Path, project_id: int, force: bool) -> None:
+    """Refuse a folder that holds another project (nothing in it is touched), else record in
+    its state file, before anything else is written, which project it holds.
+
+    The project is known from the state file of an earlier download; a ``meta.json`` without
+    one (the SDK's download, a project made by hand) is another project too. A state file
+    from before the project id was recorded counts as this project (re-runs keep working).
+    """
+    state = _load_state(dest)
+    held = state.get("project_id")
+    if not force:
+        where = f"{dest} holds project {held} (its {STATE_FILE})"
+        if held is None and (dest / "meta.json").is_file() and not (dest / STATE_FILE).exists():
+            where = f"{dest} holds a project that blobflow did not download (meta.json)"
+        elif held is None or held == project_id:
+            where = ""
+        if where:
+            raise ProjectError.refusal(
+                f"{where}, not project {project_id}; downloading would mix the two",
+                "force",
+                "download into it anyway",
+            )
+    state["project_id"] = project_id
+    dest.mkdir(parents=True, exist_ok=True)
+    _save_state(dest, state)
+
+
 def _verified(dest: Path, state: dict[str, Any], blob_id: int) -> bool:
     """Was this blob downloaded and verified before, and is it still the same file?
 
@@ -361,6 +388,7 @@ class _Options:
     extract: bool
     save_image_info: bool
     show: bool
+    force: bool = False
 
 
 async def _download_dataset(
@@ -434,8 +462,13 @@ async def download_fast_async(
     save_image_info: bool = False,
     progress: bool = True,
     readme: bool = True,
+    force: bool = False,
 ) -> DownloadResult:
     """Download project ``project_id`` into ``dest_dir`` (created, or re-used on a re-run).
+
+    A ``dest_dir`` that holds another project (by the state file of an earlier download, or
+    a ``meta.json`` blobflow did not write) is refused before anything in it changes, unless
+    ``force=True``.
 
     With ``download_blob_files`` blob images arrive as ``blob/<id>.tar`` plus
     ``<dataset>/<id>_offsets.pkl``; ``extract=True`` writes each image to ``img/`` instead of
@@ -443,7 +476,7 @@ async def download_fast_async(
     :class:`DiskFullError` after removing partial files.
     """
     dest = Path(dest_dir)
-    opts = _Options(download_blob_files, extract, save_image_info, progress)
+    opts = _Options(download_blob_files, extract, save_image_info, progress, force)
     try:
         with gc_paused(api.config.pause_gc):
             return await _download(api, project_id, dest, opts, readme)
@@ -463,6 +496,7 @@ async def _download(
     if pinfo is None:
         raise ProjectError(f"project {project_id} not found on the server")
     meta = await api.project.get_meta(project_id, with_settings=True)
+    await asyncio.to_thread(_claim_dest, dest, project_id, opts.force)
     project = await asyncio.to_thread(Project, dest, OpenMode.UPDATE)
     await asyncio.to_thread(project.set_meta, meta)
     result = DownloadResult(project_id, dest)

@@ -170,6 +170,8 @@ class Dataset:
         self._img_names: list[str] = []
         self._img_set: set[str] = set()
         self._ann_files: set[str] = set()
+        #: files in ``img/`` that are not images (by extension): never uploaded
+        self.skipped_names: list[str] = []
         # Blob index: name -> (index into _blob_stems, offset_start, offset_end).
         self._blob_stems: list[str] = []
         self._blob: dict[str, tuple[int, int, int]] = {}
@@ -235,10 +237,10 @@ class Dataset:
         if not self._directory.is_dir():
             raise ProjectError(f"dataset folder not found: {self._directory}")
         if self.img_dir.is_dir():
-            self._img_names = sorted(
-                e.name for e in os.scandir(self.img_dir) if e.is_file() and is_image_name(e.name)
-            )
+            files = sorted(e.name for e in os.scandir(self.img_dir) if e.is_file())
+            self._img_names = [n for n in files if is_image_name(n)]
             self._img_set = set(self._img_names)
+            self.skipped_names = [n for n in files if n not in self._img_set]
         if self.ann_dir.is_dir():
             self._ann_files = {
                 e.name for e in os.scandir(self.ann_dir) if e.is_file() and e.name.endswith(".json")
@@ -552,6 +554,10 @@ class Project:
     def datasets(self) -> list[Dataset]:
         """Datasets, parents before children."""
         return list(self._datasets.values())
+
+    def skipped_names(self) -> list[str]:
+        """``<dataset>/img/<name>`` of every file in an ``img/`` that is not an image."""
+        return [f"{ds.name}/img/{n}" for ds in self._datasets.values() for n in ds.skipped_names]
 
     @property
     def total_items(self) -> int:

@@ -1,8 +1,11 @@
 """``upload_project``: a local project (with or without ``blob/``) to a new or existing project.
 
-Order, as the SDK (spec §11): project, meta, blob files to Team Files under ``/blob-files/``,
-then per dataset (parents first) regular images by the standard path, blob images by offsets
-(10,000 per ``images.bulk.add``), annotations in bulk while the next batch registers.
+Everything the upload will read is checked first (:func:`check_project`): a broken project
+changes nothing on the server. Then, as the SDK (spec §11): project, meta, blob files to Team
+Files under ``/blob-files/`` (each with its ``_offsets.pkl`` beside it, as the seed tutorial
+says, so the blob can be reused), then per dataset (parents first) regular images by the
+standard path, blob images by offsets (10,000 per ``images.bulk.add``), annotations in bulk
+while the next batch registers.
 """
 
 from __future__ import annotations
@@ -17,15 +20,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from blobflow._errors import BlobFormatError
 from blobflow._gc import gc_paused
+from blobflow._media import Skipped, is_image_name
 from blobflow._portal import blocking
 from blobflow.api import FileInfo, ImageInfo, portal_of
 from blobflow.api._file import file_sha256_b64
 from blobflow.api._progress import Progress
-from blobflow.blob import BlobImageInfo
+from blobflow.blob import OFFSETS_PKL_SUFFIX, BlobImageInfo, save_blob_offsets_pkl
 from blobflow.project._check import check_annotations
 from blobflow.project._errors import ProjectError
-from blobflow.project._local import TF_BLOB_DIR, Dataset, Project, find_project_dir
+from blobflow.project._local import (
+    TF_BLOB_DIR,
+    Dataset,
+    Project,
+    find_project_dir,
+)
 from blobflow.project._progress import bar
 
 if TYPE_CHECKING:
@@ -46,6 +56,8 @@ class UploadResult:
     annotations: int = 0
     blob_bytes: int = 0
     datasets: dict[str, int] = field(default_factory=dict)  # full name -> dataset id
+    #: files in an ``img/`` that are not images (all of them named)
+    skipped: Skipped = field(default_factory=lambda: Skipped(verbose=True))
 
     def __iter__(self) -> Iterator[int | str]:
         return iter((self.project_id, self.project_name))
@@ -58,39 +70,104 @@ class UploadResult:
         return (self.project_id, self.project_name)[index]
 
 
-async def _upload_blobs(
-    api: Api, team_id: int, project: Project, stems: set[str], show: bool
-) -> dict[str, FileInfo]:
-    """Upload the referenced ``blob/*.tar`` files; a file already in Team Files with the same
-    content is reused (re-runs), one with other content gets a free name (two projects may
-    both hold a ``5102.tar``)."""
-    names = [n for n in project.blob_files if n.endswith(".tar") and Path(n).stem in stems]
-    missing = stems - {Path(n).stem for n in names}
-    if missing:
+def _check_blobs(project: Project, problems: list[str]) -> dict[str, int]:
+    """Each referenced blob is present and holds every byte range its offsets name;
+    returns stem -> size of the blobs that are present."""
+    sizes: dict[str, int] = {}
+    for ds in project.datasets:
+        for stem, entries in ds.blob_items().items():
+            if not entries:
+                continue
+            pkl = ds.directory / f"{stem}{OFFSETS_PKL_SUFFIX}"
+            tar = ds.blob_tar_path(stem)
+            if stem not in sizes:
+                try:
+                    sizes[stem] = tar.stat().st_size
+                except FileNotFoundError:
+                    sizes[stem] = -1
+            size = sizes[stem]
+            if size < 0:
+                problems.append(f"{pkl}: its blob {tar} is missing")
+                continue
+            for e in entries:
+                if not 0 <= e.offset_start <= e.offset_end <= size:
+                    problems.append(
+                        f"{pkl}: {e.name!r} at bytes {e.offset_start}-{e.offset_end} lies "
+                        f"outside {tar} ({size} bytes)"
+                    )
+    return {stem: size for stem, size in sizes.items() if size >= 0}
+
+
+def check_project(project: Project, index_dir: Path) -> dict[str, Path]:
+    """Everything an upload reads, checked before anything on the server changes: the blobs
+    are present, their offsets readable and inside them, the tars readable; then each
+    annotation against the project meta (``check_annotations``).
+
+    Returns, per blob stem, the blob's index for Team Files (``<stem>_offsets.pkl`` of its
+    image members, written to ``index_dir``; scanning also proves the tar readable). Raises a
+    ProjectError naming the first problem and how many others there are.
+    """
+    problems: list[str] = []
+    sizes = _check_blobs(project, problems)
+    indexes: dict[str, Path] = {}
+    for stem in sizes:
+        tar = project.blob_dir / f"{stem}.tar"
+        try:
+            indexes[stem] = Path(save_blob_offsets_pkl(tar, index_dir, filter_func=is_image_name))
+        except BlobFormatError as exc:
+            problems.append(str(exc))
+    if problems:
+        others = len(problems) - 1
+        more = f" (and {others} other problem{'s' if others > 1 else ''})" if others else ""
         raise ProjectError(
-            f"project {project.name!r}: offsets refer to missing blob(s) "
-            f"{', '.join(sorted(f'blob/{m}.tar' for m in missing))}"
+            f"project {project.name!r} not uploaded, nothing was sent: {problems[0]}{more}"
         )
+    # every annotation readable, a JSON object, and valid against the local meta
+    check_annotations(_local_annotations(project), project.meta)
+    return indexes
+
+
+async def _upload_blobs(
+    api: Api, team_id: int, project: Project, indexes: dict[str, Path], show: bool
+) -> dict[str, FileInfo]:
+    """Upload the referenced ``blob/*.tar`` files, each with its ``_offsets.pkl`` beside it
+    (so the blob can be reused by ``upload_blob_images``); a file already in Team Files with
+    the same content is reused (re-runs), one with other content gets a free name (two
+    projects may both hold a ``5102.tar``)."""
+    names = [f"{stem}.tar" for stem in sorted(indexes)]
     paths = [project.blob_dir / n for n in names]
     sizes = [(await asyncio.to_thread(os.stat, p)).st_size for p in paths]
     pbar = bar("Uploading blob files", sum(sizes), enabled=show, unit="B")
     progress = Progress(pbar)
 
-    async def one(path: Path, size: int) -> FileInfo:
-        dst = posixpath.join(f"/{TF_BLOB_DIR}", path.name)
+    async def same(dst: str, path: Path) -> FileInfo | None:
+        """The Team Files entry at ``dst`` if it holds exactly the bytes of ``path``."""
         existing = await api.file.get_info_by_path(team_id, dst)
-        if existing is not None:
-            local = await asyncio.to_thread(file_sha256_b64, path)
-            if existing.hash == local and existing.sizeb == size:
+        if existing is None or existing.sizeb != (await asyncio.to_thread(os.stat, path)).st_size:
+            return None
+        local = await asyncio.to_thread(file_sha256_b64, path)
+        return existing if existing.hash == local else None
+
+    async def tar(path: Path, size: int) -> FileInfo:
+        dst = posixpath.join(f"/{TF_BLOB_DIR}", path.name)
+        if await api.file.get_info_by_path(team_id, dst) is not None:
+            if (found := await same(dst, path)) is not None:
                 progress.advance(size)
-                return existing
+                return found
+            local = await asyncio.to_thread(file_sha256_b64, path)
             tag = local[:8].replace("/", "_").replace("+", "-")
             dst = posixpath.join(f"/{TF_BLOB_DIR}", f"{path.stem}_{tag}.tar")
-            again = await api.file.get_info_by_path(team_id, dst)
-            if again is not None and again.hash == local:
+            if (found := await same(dst, path)) is not None:
                 progress.advance(size)
-                return again
+                return found
         return await api.file.upload(team_id, path, dst, progress)
+
+    async def one(path: Path, size: int) -> FileInfo:
+        info = await tar(path, size)
+        index, index_dst = indexes[path.stem], api.file.offsets_path_for(info.path or "")
+        if info.path and await same(index_dst, index) is None:
+            await api.file.upload(team_id, index, index_dst)
+        return info
 
     try:
         infos = await api.gather_limited(
@@ -255,38 +332,35 @@ async def _upload(
     conflict_resolution: ConflictResolution | None,
     show: bool,
 ) -> UploadResult:
-    # every annotation against the local meta, before anything changes on the server
-    await asyncio.to_thread(check_annotations, _local_annotations(project), project.meta)
-    if project_id is None:
-        pinfo = await api.project.create(
-            workspace_id, project_name or project.name, change_name_if_conflict=True
-        )
-    else:
-        found = await api.project.get_info_by_id(project_id)
-        if found is None:
-            raise ProjectError(f"project {project_id} not found on the server")
-        pinfo = found
-    assert pinfo.id is not None and pinfo.name is not None
-    await api.project.update_meta(pinfo.id, project.meta)
-    result = UploadResult(pinfo.id, pinfo.name)
-    stems = {stem for ds in project.datasets for stem, e in ds.blob_items().items() if e}
-    blobs: dict[str, FileInfo] = {}
-    if stems:
-        team_id = pinfo.team_id
-        if team_id is None:
-            raise ProjectError(f"the server did not say which team project {pinfo.id} is in")
-        blobs = await _upload_blobs(api, team_id, project, stems, show)
-        result.blob_bytes = sum(b.sizeb or 0 for b in blobs.values())
-    tmp = await asyncio.to_thread(tempfile.mkdtemp, prefix="blobflow-up-")
+    tmp = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="blobflow-up-"))
     try:
+        indexes = await asyncio.to_thread(check_project, project, tmp)  # before any change
+        if project_id is None:
+            pinfo = await api.project.create(
+                workspace_id, project_name or project.name, change_name_if_conflict=True
+            )
+        else:
+            found = await api.project.get_info_by_id(project_id)
+            if found is None:
+                raise ProjectError(f"project {project_id} not found on the server")
+            pinfo = found
+        assert pinfo.id is not None and pinfo.name is not None
+        await api.project.update_meta(pinfo.id, project.meta)
+        result = UploadResult(pinfo.id, pinfo.name)
+        result.skipped.update(project.skipped_names())
+        blobs: dict[str, FileInfo] = {}
+        if indexes:
+            team_id = pinfo.team_id
+            if team_id is None:
+                raise ProjectError(f"the server did not say which team project {pinfo.id} is in")
+            blobs = await _upload_blobs(api, team_id, project, indexes, show)
+            result.blob_bytes = sum(b.sizeb or 0 for b in blobs.values())
         for ds in project.datasets:
             parent_id = result.datasets.get("/".join(ds.parents)) if ds.parents else None
             info = await _dataset_info(api, pinfo.id, ds, parent_id, reuse=project_id is not None)
             assert info.id is not None
             result.datasets[ds.name] = info.id
-            await _upload_dataset(
-                api, ds, info, blobs, result, conflict_resolution, show, Path(tmp)
-            )
+            await _upload_dataset(api, ds, info, blobs, result, conflict_resolution, show, tmp)
     finally:
         await asyncio.to_thread(shutil.rmtree, tmp, True)
     return result

@@ -22,14 +22,6 @@ from blobflow.blob import archive_directory
 from blobflow.cli import main
 
 
-@pytest.fixture
-def live(thread_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("SERVER_ADDRESS", thread_server.address)
-    monkeypatch.setenv("API_TOKEN", thread_server.token)
-    monkeypatch.chdir(tmp_path)
-    yield thread_server
-
-
 def _json_run(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
     code = main([*argv, "--json", "--quiet"])
     out, err = capsys.readouterr()
