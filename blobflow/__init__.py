@@ -15,6 +15,7 @@ if TYPE_CHECKING:
         AnnotationError,
         BlobflowError,
         BlobFormatError,
+        InputError,
         IntegrityError,
         UnsafePickleError,
     )
@@ -64,6 +65,7 @@ __all__ = [
     # errors
     "BlobflowError",
     "AnnotationError",
+    "InputError",
     "BlobFormatError",
     "IntegrityError",
     "UnsafePickleError",
@@ -113,6 +115,7 @@ if not TYPE_CHECKING:  # each name's module is imported when the name is first r
             "blobflow._config": ("TransferConfig",),
             "blobflow._errors": (
                 "AnnotationError",
+                "InputError",
                 "BlobflowError",
                 "BlobFormatError",
                 "IntegrityError",

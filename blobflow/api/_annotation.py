@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from blobflow import _json
-from blobflow._errors import AnnotationError
+from blobflow._errors import AnnotationError, InputError
 from blobflow._geometry import annotation_problem, to_pixel, to_subpixel
 from blobflow.api._errors import ApiError, NotFoundError
 from blobflow.api._models import AnnotationInfo, annotation_info
@@ -106,7 +106,7 @@ class AnnotationApi:
             try:
                 anns.append(_json.loads(raw))
             except ValueError as exc:
-                raise ApiError(None, f"{path}: not valid annotation JSON: {exc}") from exc
+                raise InputError(f"{path}: not valid annotation JSON: {exc}") from exc
         await self.upload_jsons(img_ids, anns, progress_cb, dataset_id=dataset_id,
                                 sources=ann_paths)
 

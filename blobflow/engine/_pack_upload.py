@@ -21,7 +21,7 @@ import hashlib
 import os
 import posixpath
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -136,10 +136,12 @@ async def pack_and_upload_blob_files(
     team_dir: str,
     progress_cb: ProgressCallback = None,
     members: Sequence[str] | None = None,
+    filter_func: Callable[[str], bool] | None = None,
 ) -> BlobUpload:
     """Pack ``images_dir`` into ``tar_path`` (+ ``<stem>_offsets.pkl`` beside it) while the
     tar uploads to ``team_dir``; then upload the index. Returns where both landed.
-    ``members`` (from :func:`~blobflow.blob.list_members`) packs only those images."""
+    ``members`` (from :func:`~blobflow.blob.list_members`) packs only those images;
+    else ``filter_func`` selects the files to pack, as in ``archive_directory``."""
     tar = Path(tar_path)
     pkl = tar.with_name(tar.stem + OFFSETS_PKL_SUFFIX)
     progress = Progress(progress_cb)
@@ -159,6 +161,7 @@ async def pack_and_upload_blob_files(
             keep_infos=False,
             on_write=stream.write,
             members=members,
+            filter_func=filter_func,
         )
     except BaseException as exc:
         stream.stop(abort=True)  # a cancelled wait leaves the thread running: stop it too

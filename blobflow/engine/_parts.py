@@ -18,6 +18,7 @@ at once: the next part's upload waits for a slot, so memory holds two registrati
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
@@ -133,6 +134,13 @@ async def upload_blob_parts(
         await api.project.mark_blob_project(dataset.project_id)
 
 
-async def list_images(images_dir: str | os.PathLike[str], tar_path: Path) -> list[str]:
-    """The folder's images in packing order (one walk, in a thread)."""
-    return await asyncio.to_thread(list_members, images_dir, tar_path)
+async def list_images(
+    images_dir: str | os.PathLike[str],
+    tar_path: Path,
+    filter_func: Callable[[str], bool] | None = None,
+) -> list[str]:
+    """The folder's images (those ``filter_func`` keeps) in packing order (one walk, in a
+    thread)."""
+    return await asyncio.to_thread(
+        functools.partial(list_members, images_dir, tar_path, filter_func=filter_func)
+    )

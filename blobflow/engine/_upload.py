@@ -302,6 +302,7 @@ async def upload_blob(
     progress_cb: ProgressCallback = None,
     bytes_progress_cb: ProgressCallback = None,
     images_dir: str | os.PathLike[str] | None = None,
+    filter_func: Callable[[str], bool] | None = None,
     convert_coordinates: bool = True,
     checked: Callable[[], Awaitable[Any]] | None = None,
 ) -> AsyncIterator[list[ImageInfo]]:
@@ -312,9 +313,10 @@ async def upload_blob(
     bytes sent to Team Files. With ``images_dir`` the blob is first packed from that folder
     into ``tar_path`` (and ``<stem>_offsets.pkl`` beside it) while it uploads; a folder of more
     than ``config.blob_part_images`` images goes in parts (``<stem>_001.tar``, ... each with its
-    ``_offsets.pkl``), each registered while the next uploads (see ``_parts``).
-    ``checked()`` (a check of the input, e.g. the annotations) runs while the files (the first
-    part) upload; nothing is registered unless it succeeds, and its failure stops the upload.
+    ``_offsets.pkl``), each registered while the next uploads (see ``_parts``); only the files
+    ``filter_func`` selects are packed. ``checked()`` (a check of the input, e.g. the
+    annotations) runs while the files (the first part) upload; nothing is registered unless it
+    succeeds, and its failure stops the upload.
     """
     if images_dir is not None and offsets_path is not None:
         raise ValueError("with images_dir the offsets are written beside the tar, as "
@@ -329,10 +331,11 @@ async def upload_blob(
         raise BlobflowError(f"cannot tell the team of dataset {ds.id}")
     offsets = Path(offsets_path) if offsets_path else None
     part_images = api.config.blob_part_images
+    members: list[str] | None = None  # listed once: the filter sees each file once
     if images_dir is not None and part_images is not None:
         from blobflow.engine._parts import list_images, upload_blob_parts  # imports this
 
-        members = await list_images(images_dir, Path(tar_path))
+        members = await list_images(images_dir, Path(tar_path), filter_func)
         if len(members) > part_images:
             async for infos in upload_blob_parts(
                 api, ds, team_id, images_dir, tar_path, members, part_images=part_images,
@@ -347,8 +350,9 @@ async def upload_blob(
         from blobflow.engine._pack_upload import pack_and_upload_blob_files  # imports this
 
         sending = pack_and_upload_blob_files(
-            api, team_id, images_dir, tar_path, team_dir=team_dir, progress_cb=bytes_progress_cb
-        )
+            api, team_id, images_dir, tar_path, team_dir=team_dir, progress_cb=bytes_progress_cb,
+            members=members, filter_func=filter_func if members is None else None,
+        )  # fmt: skip
     else:
         sending = upload_blob_files(
             api, team_id, tar_path, offsets, team_dir=team_dir, progress_cb=bytes_progress_cb

@@ -323,7 +323,9 @@ def _cmd_import_blob(args: argparse.Namespace) -> int:
     import shutil
     import tempfile
 
+    from blobflow._media import Skipped, selection_from_args
     from blobflow.blob import OFFSETS_PKL_SUFFIX, save_blob_offsets_pkl
+    from blobflow.project._local import read_json
     from blobflow.project._quick_import import quick_import_async
 
     tar = Path(args.tar)
@@ -336,7 +338,10 @@ def _cmd_import_blob(args: argparse.Namespace) -> int:
         raise ProjectError(f"annotation folder not found: {args.anns}")
     meta = None
     if args.meta is not None:
-        meta = json.loads(Path(args.meta).read_bytes())
+        meta = read_json(args.meta)
+
+    # --filter narrows the images (quick_import keeps images only, and names the rest)
+    patterns = selection_from_args(args, images_only=False) if args.filter else None
 
     async def work(api: Api) -> dict[str, Any]:
         tmp: str | None = None
@@ -356,16 +361,18 @@ def _cmd_import_blob(args: argparse.Namespace) -> int:
                 project_meta = await api.project.update_meta(ds.project_id, meta)
             res = await quick_import_async(
                 api, args.dataset, tar, offsets, args.anns, project_meta, progress=_bars(args),
-                images_dir=args.images,
+                images_dir=args.images, filter_func=patterns,
             )  # fmt: skip
         finally:
             if tmp is not None:
                 await asyncio.to_thread(shutil.rmtree, tmp, True)
-        return {
-            "dataset_id": args.dataset,
-            "images": res.images,
-            "_text": f"imported {res.images} images into dataset {args.dataset}",
-        }
+        summary: dict[str, Any] = {"dataset_id": args.dataset, "images": res.images}
+        lines = [f"imported {res.images} images into dataset {args.dataset}"]
+        skipped = Skipped(verbose=args.verbose, reason=res.skipped.reason)
+        skipped.update(res.skipped.names)
+        skipped.report(summary, lines)
+        summary["_text"] = "\n".join(lines)
+        return summary
 
     return _run(args, work)
 
@@ -415,7 +422,9 @@ def add_transfer_commands(sub: Any) -> None:
         help="import an existing blob .tar (+ offsets, annotations) into a dataset",
         description="Upload TAR and its offsets to Team Files, register its images by offsets "
         "and upload their annotations, pipelined (the SDK's quick_import). With --images, TAR "
-        "is first packed from that folder while it uploads.",
+        "is first packed from that folder while it uploads. Only image files are registered "
+        "(the rest is named); with --anns every image's annotation is checked before any "
+        "image is registered.",
     )
     p.add_argument("tar", metavar="TAR")
     p.add_argument(
@@ -433,5 +442,6 @@ def add_transfer_commands(sub: Any) -> None:
         help="set this project meta first (it replaces the project's, as the tutorial's "
              "update_meta); without it the project's meta is only read",
     )  # fmt: skip
+    add_selection_arguments(p)
     _connection_args(p)
     p.set_defaults(handler=_cmd_import_blob)

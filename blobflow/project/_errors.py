@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from blobflow._errors import BlobflowError
 
-__all__ = ["ProjectError", "DuplicateNameError"]
+__all__ = ["ProjectError", "DuplicateNameError", "first_problem"]
 
 
 class ProjectError(BlobflowError):
@@ -13,3 +13,11 @@ class ProjectError(BlobflowError):
 
 class DuplicateNameError(ProjectError):
     """Two different images share one name inside one dataset (the server would reject them)."""
+
+
+def first_problem(problems: list[str]) -> str:
+    """The first of several problems found by a check, and how many others there are."""
+    others = len(problems) - 1
+    if not others:
+        return problems[0]
+    return f"{problems[0]} (and {others} other problem{'s' if others > 1 else ''})"

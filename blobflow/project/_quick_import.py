@@ -10,19 +10,22 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import shutil
+import tempfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from blobflow._gc import gc_paused
+from blobflow._media import FileSelection, Skipped
 from blobflow._portal import blocking
 from blobflow.api import DatasetInfo, ImageInfo, portal_of
-from blobflow.blob import OFFSETS_PKL_SUFFIX
+from blobflow.blob import OFFSETS_PKL_SUFFIX, BlobImageInfo
 from blobflow.engine._files import read_files
 from blobflow.engine._upload import upload_blob
 from blobflow.project._check import check_annotations, folder_annotations
-from blobflow.project._errors import ProjectError
+from blobflow.project._errors import ProjectError, first_problem
 from blobflow.project._local import parse_annotation
 from blobflow.project._progress import bar
 
@@ -89,8 +92,64 @@ async def _loader(anns: Annotations | None) -> Any:
     return from_list
 
 
-def _check_all(anns: Annotations, meta: Mapping[str, Any]) -> int:
-    """Every annotation the source offers, against the meta (blocking: a worker thread)."""
+def _offsets_names(pkl: Path, select: FileSelection, tmp_dir: str) -> tuple[list[str], Path]:
+    """The names of an offsets file that ``select`` keeps (images), and the offsets to
+    register: the file itself, or, when it lists other files, a copy without them."""
+    names: list[str] = []
+    dropped = False
+    for batch in BlobImageInfo.load_from_pickle_generator(str(pkl)):
+        for info in batch:
+            if select(info.name):
+                names.append(info.name)
+            else:
+                dropped = True
+    if not dropped:
+        return names, pkl
+    keep = set(names)
+    kept = Path(tmp_dir) / pkl.name
+    batches = BlobImageInfo.load_from_pickle_generator(str(pkl))
+    BlobImageInfo.dump_to_pickle(([i for i in b if i.name in keep] for b in batches), kept)
+    return names, kept
+
+
+def _walk_names(images_dir: str | os.PathLike[str], select: FileSelection) -> list[str]:
+    """The image names the packer will take from ``images_dir`` (same walk, same test)."""
+    names: list[str] = []
+    top = os.fspath(images_dir)
+    for root, _dirs, files in os.walk(top):
+        rel = os.path.relpath(root, top).replace(os.sep, "/")
+        prefix = "" if rel == "." else rel + "/"
+        names.extend(f for f in files if select(prefix + f))
+    return names
+
+
+def _check_coverage(names: Sequence[str], anns: Annotations) -> None:
+    """Every image in ``names`` has its annotation in ``anns``; else a ProjectError naming
+    the first image without one and how many others there are."""
+    if isinstance(anns, Mapping):
+        missing = [f"no annotation for image {n!r} in anns" for n in names if n not in anns]
+    elif isinstance(anns, (str, os.PathLike)):
+        folder = os.fspath(anns)
+        with os.scandir(folder) as entries:
+            have = {e.name for e in entries}
+        missing = [
+            f"no annotation file for image {n!r}: {os.path.join(folder, n + '.json')}"
+            for n in names
+            if n + ".json" not in have
+        ]
+    else:
+        given = _ann_paths(anns)
+        missing = [f"no annotation file for image {n!r} in anns" for n in names if n not in given]
+    if missing:
+        raise ProjectError(first_problem(missing))
+
+
+def _check_all(
+    anns: Annotations, meta: Mapping[str, Any], names: Callable[[], Sequence[str]]
+) -> int:
+    """Every image in ``names()`` has its annotation, and every annotation the source offers
+    is valid against the meta (blocking: a worker thread)."""
+    _check_coverage(names(), anns)
     if isinstance(anns, Mapping):
         return check_annotations(anns.items(), meta)
     if isinstance(anns, (str, os.PathLike)):
@@ -104,6 +163,8 @@ class QuickImportResult:
 
     dataset_id: int
     images: int
+    #: files left out: not images (by extension), or not kept by ``filter_func``
+    skipped: Skipped = field(default_factory=lambda: Skipped(verbose=True))
 
 
 async def quick_import_async(
@@ -118,6 +179,7 @@ async def quick_import_async(
     progress: bool = True,
     on_batch: Callable[[list[ImageInfo]], Any] | None = None,
     images_dir: str | os.PathLike[str] | None = None,
+    filter_func: Callable[[str], bool] | None = None,
 ) -> QuickImportResult:
     """Import a blob into ``dataset``; returns how many images were registered.
 
@@ -138,6 +200,11 @@ async def quick_import_async(
     then be None. A folder of more than ``api.config.blob_part_images`` images (10,000) goes in
     parts instead: ``<stem>_001.tar``, ``<stem>_002.tar``, ... each with its ``_offsets.pkl``
     beside it (locally and in Team Files), each registered while the next one uploads.
+
+    Only image files are registered (or packed): the SDK's image extensions, any case, and
+    what ``filter_func(path)`` keeps; the rest is named in ``QuickImportResult.skipped``. With
+    ``anns``, every image must have its annotation: checked with the annotations, before any
+    image is registered (a ProjectError names the first one missing and how many others).
     """
     tar = Path(blob_path)
     pkl = Path(offsets_path) if offsets_path else tar.with_name(tar.stem + OFFSETS_PKL_SUFFIX)
@@ -152,35 +219,53 @@ async def quick_import_async(
         for path in (tar, pkl):
             if not await asyncio.to_thread(path.is_file):
                 raise ProjectError(f"file not found: {path}")
-    ds = await api.dataset.resolve(dataset)
-    assert ds.id is not None
-    source = await _loader(anns)
-    checked: Callable[[], Awaitable[int]] | None = None
-    if anns is not None:
-        if project_meta is None:
-            if ds.project_id is None:
-                raise ProjectError(f"cannot tell the project of dataset {ds.id}")
-            project_meta = await api.project.get_meta(ds.project_id)
-        checked = functools.partial(asyncio.to_thread, _check_all, anns, project_meta)
-    size = None if images_dir is not None else (await asyncio.to_thread(os.stat, tar)).st_size
-    bytes_bar = bar("Uploading blob", size, enabled=progress, unit="B")
-    items_bar = bar("Registering images", None, enabled=progress)
-    count = 0
+    select = FileSelection(filter_func=filter_func, verbose=True)
+    tmp = await asyncio.to_thread(tempfile.mkdtemp, prefix="blobflow-import-")
     try:
-        with gc_paused(api.config.pause_gc):
-            async for batch in upload_blob(
-                api, ds, tar, None if images_dir is not None else pkl, annotations=source,
-                conflict_resolution=conflict_resolution, progress_cb=items_bar,
-                bytes_progress_cb=bytes_bar, images_dir=images_dir,
-                convert_coordinates=False, checked=checked,
-            ):  # fmt: skip
-                count += len(batch)
-                if on_batch is not None:
-                    on_batch(batch)
+        names: list[str] = []
+        if images_dir is None:  # the offsets' image names; others are left out, and named
+            names, pkl = await asyncio.to_thread(_offsets_names, pkl, select, tmp)
+            if not names:
+                raise ProjectError(select.nothing_selected(pkl))
+        ds = await api.dataset.resolve(dataset)
+        assert ds.id is not None
+        source = await _loader(anns)
+        checked: Callable[[], Awaitable[int]] | None = None
+        if anns is not None:
+            if project_meta is None:
+                if ds.project_id is None:
+                    raise ProjectError(f"cannot tell the project of dataset {ds.id}")
+                project_meta = await api.project.get_meta(ds.project_id)
+            images = (
+                functools.partial(_walk_names, images_dir, FileSelection(filter_func=filter_func))
+                if images_dir is not None
+                else functools.partial(list, names)
+            )
+            checked = functools.partial(
+                asyncio.to_thread, _check_all, anns, project_meta, images
+            )
+        size = None if images_dir is not None else (await asyncio.to_thread(os.stat, tar)).st_size
+        bytes_bar = bar("Uploading blob", size, enabled=progress, unit="B")
+        items_bar = bar("Registering images", None, enabled=progress)
+        count = 0
+        try:
+            with gc_paused(api.config.pause_gc):
+                async for batch in upload_blob(
+                    api, ds, tar, None if images_dir is not None else pkl, annotations=source,
+                    conflict_resolution=conflict_resolution, progress_cb=items_bar,
+                    bytes_progress_cb=bytes_bar, images_dir=images_dir,
+                    convert_coordinates=False, checked=checked,
+                    filter_func=select if images_dir is not None else None,
+                ):  # fmt: skip
+                    count += len(batch)
+                    if on_batch is not None:
+                        on_batch(batch)
+        finally:
+            bytes_bar.close()
+            items_bar.close()
     finally:
-        bytes_bar.close()
-        items_bar.close()
-    return QuickImportResult(ds.id, count)
+        await asyncio.to_thread(shutil.rmtree, tmp, True)
+    return QuickImportResult(ds.id, count, select.skipped)
 
 
 #: Synchronous :func:`quick_import_async` (same parameters; one ``Api`` serves many calls).

@@ -29,7 +29,7 @@ from blobflow.api._file import file_sha256_b64
 from blobflow.api._progress import Progress
 from blobflow.blob import OFFSETS_PKL_SUFFIX, BlobImageInfo, save_blob_offsets_pkl
 from blobflow.project._check import check_annotations
-from blobflow.project._errors import ProjectError
+from blobflow.project._errors import ProjectError, first_problem
 from blobflow.project._local import (
     TF_BLOB_DIR,
     Dataset,
@@ -117,10 +117,8 @@ def check_project(project: Project, index_dir: Path) -> dict[str, Path]:
         except BlobFormatError as exc:
             problems.append(str(exc))
     if problems:
-        others = len(problems) - 1
-        more = f" (and {others} other problem{'s' if others > 1 else ''})" if others else ""
         raise ProjectError(
-            f"project {project.name!r} not uploaded, nothing was sent: {problems[0]}{more}"
+            f"project {project.name!r} not uploaded, nothing was sent: {first_problem(problems)}"
         )
     # every annotation readable, a JSON object, and valid against the local meta
     check_annotations(_local_annotations(project), project.meta)

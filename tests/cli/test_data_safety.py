@@ -6,6 +6,7 @@ plain HTTP, not the client under test) and the local folder (hashes before and a
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -139,6 +140,30 @@ def test_upload_takes_every_sdk_image_extension_and_names_what_it_skips(
     assert only_tif.is_dir()
 
 
+def test_pack_import_blob_and_upload_agree(
+    live: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = _images(tmp_path / "src")
+    (src / "notes.txt").write_text("not an image")
+    packed = _ok_json(capsys, "pack", "src", "src.tar")
+    assert packed["images"] == 7 and packed["skipped"]["names"] == ["notes.txt"]
+    # a tar made by other tools holds the text file too: import-blob skips it the same way
+    other = tmp_path / "other.tar"
+    with tarfile.open(other, "w") as tar:
+        for p in sorted(src.iterdir()):
+            tar.add(p, arcname=p.name)
+    _pid, ds_id = _dataset(live, "imp")
+    res = _ok_json(capsys, "import-blob", "other.tar", "--dataset", str(ds_id))
+    assert res["images"] == 7 and res["skipped"]["names"] == ["notes.txt"]
+    assert _ds_images(live, ds_id) == sorted(_SEVEN)
+    _pid2, ds2 = _dataset(live, "imp2")
+    res = _ok_json(capsys, "import-blob", "packed.tar", "--images", "src", "--dataset", str(ds2))
+    assert res["images"] == 7 and res["skipped"]["names"] == ["notes.txt"]
+    assert _ds_images(live, ds2) == sorted(_SEVEN)
+    up = _ok_json(capsys, "upload", "src", "--workspace", str(live.workspace_id))
+    assert up["images"] == 7 and up["skipped"]["names"] == ["notes.txt"]
+
+
 # --- 2. download never mixes two projects -------------------------------------------------
 def test_download_into_another_projects_folder_is_refused(
     live: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -226,6 +251,37 @@ def test_upload_of_a_broken_project_changes_nothing(
     assert _hashes(proj) == before
 
 
+def test_import_blob_with_a_missing_annotation_registers_nothing(
+    live: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _images(tmp_path / "src", ("a.png", "b.png", "c.png"))
+    _ok_json(capsys, "pack", "src", "s.tar")
+    _ann(tmp_path / "anns", "a.png")
+    _pid, ds_id = _dataset(live, "imp")
+    before = _hashes(tmp_path)
+    code, line = _error(capsys, "import-blob", "s.tar", "--dataset", str(ds_id), "--anns", "anns")
+    assert code == 1
+    assert line == "no annotation file for image 'b.png': anns/b.png.json (and 1 other problem)"
+    assert _ds_images(live, ds_id) == []
+    (tmp_path / "anns" / "b.png.json").write_text("{oops")
+    _ann(tmp_path / "anns", "c.png")
+    code, line = _error(capsys, "import-blob", "s.tar", "--dataset", str(ds_id), "--anns", "anns")
+    assert code == 1 and line.startswith("anns/b.png.json: not valid JSON")
+    assert _ds_images(live, ds_id) == []
+    # the same with the folder packed while it uploads
+    code, line = _error(
+        capsys, "import-blob", "p.tar", "--images", "src", "--dataset", str(ds_id), "--anns", "anns"
+    )
+    assert code == 1 and line.startswith("anns/b.png.json: not valid JSON")
+    assert _ds_images(live, ds_id) == []
+    assert {k: v for k, v in _hashes(tmp_path).items() if k.startswith(("src/", "anns/a"))} == {
+        k: v for k, v in before.items() if k.startswith(("src/", "anns/a"))
+    }
+    _ann(tmp_path / "anns", "b.png")
+    res = _ok_json(capsys, "import-blob", "s.tar", "--dataset", str(ds_id), "--anns", "anns")
+    assert res["images"] == 3 and _ds_images(live, ds_id) == ["a.png", "b.png", "c.png"]
+
+
 # --- 4. errors say the cause once, in the user's terms -----------------------------------
 def test_server_errors_say_their_message_once(
     live: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -235,6 +291,25 @@ def test_server_errors_say_their_message_once(
     assert code == 1
     assert line.count("workspace 999 not found") == 1, line
     assert _projects(live) == []
+
+
+def test_a_local_annotation_error_is_not_a_request_failure(
+    live: Any, tmp_path: Path
+) -> None:
+    from blobflow import ApiError, InputError
+    from blobflow.api import Api
+
+    bad = tmp_path / "bad.json"
+    bad.write_text("{nope")
+
+    async def go() -> None:
+        async with Api(live.address, live.token) as api:
+            await api.annotation.upload_paths([1], [bad])
+
+    with pytest.raises(InputError) as info:
+        asyncio.run(go())
+    assert not isinstance(info.value, ApiError)
+    assert str(info.value).startswith(f"{bad}: not valid annotation JSON")
 
 
 # --- 6. upload_project leaves every blob reusable ----------------------------------------

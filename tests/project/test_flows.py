@@ -485,7 +485,7 @@ async def test_download_rerun_drops_images_removed_on_server(
 @pytest.mark.parametrize(
     ("content", "error"),
     [
-        (None, "no annotation file for images.*{name}"),
+        (None, "no annotation file for image .{name}."),
         (b"[1, 2]", "{name}.json: an annotation must be a JSON object"),
         (b'{"objects": [', "{name}.json: not valid JSON"),
         (b"", "{name}.json: not valid JSON"),
