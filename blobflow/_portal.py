@@ -144,6 +144,17 @@ class Portal:
                 finished.wait(_UNWIND_TIMEOUT)
             raise
 
+    async def acall(
+        self, fn: Callable[P, Coroutine[Any, Any, T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Await ``fn(*args, **kwargs)`` run on the portal's loop, from another event loop
+        (cancelling the await cancels the work)."""
+        loop = self._start()
+        if self.in_portal_thread():
+            return await fn(*args, **kwargs)
+        future = asyncio.run_coroutine_threadsafe(fn(*args, **kwargs), loop)
+        return await asyncio.wrap_future(future)
+
     def iterate(self, aiterator: AsyncIterator[T]) -> Iterator[T]:
         """A plain iterator over ``aiterator``, each step run on the loop.
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from blobflow._hooks import provided
 from blobflow.api._errors import NotFoundError
 from blobflow.api._models import DatasetInfo, dataset_info
 from blobflow.api._project import free_name, name_filter
 
 if TYPE_CHECKING:
     from blobflow.api._api import Api
+    from blobflow.api._image import ConflictResolution
 
 __all__ = ["DatasetApi"]
 
@@ -79,3 +83,38 @@ class DatasetApi:
         if custom_data is not None:
             body["customData"] = custom_data
         return dataset_info(await self._api.post("datasets.add", body))
+
+    async def quick_import(
+        self,
+        dataset: int | DatasetInfo,
+        blob_path: str | os.PathLike[str],
+        offsets_path: str | os.PathLike[str],
+        anns: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+        project_meta: Mapping[str, Any] | Any = None,
+        project_type: str | None = None,
+        log_progress: bool = True,
+        *,
+        conflict_resolution: ConflictResolution | None = "skip",
+    ) -> Any:
+        """The SDK's ``api.dataset.quick_import``: a local blob ``.tar`` + ``_offsets.pkl`` +
+        annotation files into ``dataset``; returns a ``QuickImportResult``.
+
+        This is :func:`blobflow.project.quick_import_async` under the SDK's name and
+        parameters. ``project_meta`` (meta JSON, or an object with ``to_json()``) describes the
+        annotations. As the SDK, only image projects: another ``project_type`` (given, or the
+        project's own when None) raises ``NotImplementedError``.
+        """
+        info = await self.resolve(dataset)
+        kind = project_type
+        if kind is None and info.project_id is not None:
+            project = await self._api.project.get_info_by_id(info.project_id)
+            kind = project.type if project is not None else None
+        if kind is not None and str(kind) != "images":
+            raise NotImplementedError(f"Quick import is not implemented for project type {kind}")
+        to_json = getattr(project_meta, "to_json", None)
+        meta = to_json() if callable(to_json) else project_meta
+        flow = provided("dataset.quick_import")
+        return await flow(
+            self._api, info, blob_path, offsets_path, anns, meta,
+            conflict_resolution=conflict_resolution, progress=log_progress,
+        )  # fmt: skip

@@ -7,10 +7,10 @@ import os
 import posixpath
 import re
 import tempfile
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import aiohttp
 
@@ -472,15 +472,58 @@ class ImageApi:
         ):  # fmt: skip
             yield infos
 
-    async def upload_blob_images(
+    @overload
+    def upload_blob_images(
         self,
         dataset: int | DatasetInfo,
         blob_file: FileInfo | str,
         metas: Mapping[str, dict[str, Any]] | None = None,
         change_name_if_conflict: bool = True,
         progress_cb: ProgressCallback = None,
-    ) -> list[ImageInfo]:
-        """Register every image of a Team Files blob (its ``_offsets.pkl`` beside it)."""
+        return_image_infos_generator: Literal[False] = False,
+    ) -> Awaitable[list[ImageInfo]]: ...
+
+    @overload
+    def upload_blob_images(
+        self,
+        dataset: int | DatasetInfo,
+        blob_file: FileInfo | str,
+        metas: Mapping[str, dict[str, Any]] | None = None,
+        change_name_if_conflict: bool = True,
+        progress_cb: ProgressCallback = None,
+        *,
+        return_image_infos_generator: Literal[True],
+    ) -> AsyncIterator[list[ImageInfo]]: ...
+
+    def upload_blob_images(
+        self,
+        dataset: int | DatasetInfo,
+        blob_file: FileInfo | str,
+        metas: Mapping[str, dict[str, Any]] | None = None,
+        change_name_if_conflict: bool = True,
+        progress_cb: ProgressCallback = None,
+        return_image_infos_generator: bool = False,
+    ) -> Awaitable[list[ImageInfo]] | AsyncIterator[list[ImageInfo]]:
+        """Register every image of a Team Files blob (its ``_offsets.pkl`` beside it).
+
+        ``await`` it for all the ImageInfo; with ``return_image_infos_generator=True`` it is an
+        async iterator of batches instead (``async for batch in ...``), registering as you go
+        and keeping nothing, as the SDK's generator.
+        """
+        batches = self._blob_batches(dataset, blob_file, metas, change_name_if_conflict,
+                                     progress_cb)  # fmt: skip
+        if return_image_infos_generator:
+            return batches
+        return _collect(batches)
+
+    async def _blob_batches(
+        self,
+        dataset: int | DatasetInfo,
+        blob_file: FileInfo | str,
+        metas: Mapping[str, dict[str, Any]] | None,
+        change_name_if_conflict: bool,
+        progress_cb: ProgressCallback,
+    ) -> AsyncIterator[list[ImageInfo]]:
         ds = await self._api.dataset.resolve(dataset)
         if isinstance(blob_file, str):
             assert ds.team_id is not None
@@ -491,13 +534,11 @@ class ImageApi:
                 )
             blob_file = found
         assert blob_file.id is not None
-        out: list[ImageInfo] = []
         async for batch in self.upload_by_offsets_generator(
             ds, blob_file.id, progress_cb=progress_cb, metas=metas,
             conflict_resolution="rename" if change_name_if_conflict else "skip",
         ):  # fmt: skip
-            out.extend(batch)
-        return out
+            yield batch
 
     # -- downloads --------------------------------------------------------------------------
 
@@ -608,6 +649,13 @@ class ImageApi:
         return list(
             await asyncio.gather(*(one(d, p) for d, p in zip(download_ids, paths, strict=False)))
         )
+
+
+async def _collect(batches: AsyncIterator[list[ImageInfo]]) -> list[ImageInfo]:
+    out: list[ImageInfo] = []
+    async for batch in batches:
+        out.extend(batch)
+    return out
 
 
 def _rmtree(path: str) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from blobflow._gc import gc_paused
+from blobflow._hooks import provide
 from blobflow._media import FileSelection, Skipped
 from blobflow._portal import blocking
 from blobflow.api import DatasetInfo, ImageInfo, portal_of
@@ -270,3 +271,6 @@ async def quick_import_async(
 
 #: Synchronous :func:`quick_import_async` (same parameters; one ``Api`` serves many calls).
 quick_import = blocking(quick_import_async, portal_of)
+
+# api.dataset.quick_import (the SDK's name for this flow) runs it: see blobflow._hooks.
+provide("dataset.quick_import", quick_import_async)
