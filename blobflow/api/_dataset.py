@@ -89,7 +89,7 @@ class DatasetApi:
         dataset: int | DatasetInfo,
         blob_path: str | os.PathLike[str],
         offsets_path: str | os.PathLike[str],
-        anns: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+        anns: Sequence[str | os.PathLike[str]] | str | os.PathLike[str] | None,
         project_meta: Mapping[str, Any] | Any = None,
         project_type: str | None = None,
         log_progress: bool = True,
@@ -104,6 +104,10 @@ class DatasetApi:
         annotations. As the SDK, only image projects: another ``project_type`` (given, or the
         project's own when None) raises ``NotImplementedError``.
         """
+        if project_type is not None and str(project_type) != "images":
+            raise NotImplementedError(
+                f"Quick import is not implemented for project type {project_type}"
+            )
         info = await self.resolve(dataset)
         kind = project_type
         if kind is None and info.project_id is not None:

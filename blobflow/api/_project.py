@@ -102,15 +102,23 @@ class ProjectApi:
         if with_settings:
             info = await self.get_info_by_id(id)
             s = (info.settings if info else None) or {}
-            meta["projectSettings"] = {
+            tag_id = s.get("groupImagesByTagId")
+            tags = meta.get("tags") or []
+            tag_name = next((t.get("name") for t in tags if tag_id is not None
+                             and t.get("id") == tag_id), None)  # fmt: skip
+            settings: dict[str, Any] = {
                 "multiView": {
                     "enabled": bool(s.get("groupImages", False)),
-                    "tagName": None,
-                    "tagId": s.get("groupImagesByTagId"),
+                    "tagName": tag_name,
+                    "tagId": tag_id,
                     "isSynced": bool(s.get("groupImagesSync", False)),
-                },
-                "labelingInterface": s.get("labelingInterface", "default"),
+                }
             }
+            # As the SDK: only the settings the server has (no invented defaults).
+            for key in ("labelingInterface", "spectrogram"):
+                if s.get(key) is not None:
+                    settings[key] = s[key]
+            meta["projectSettings"] = settings
         return meta
 
     async def update_meta(self, id: int, meta: dict[str, Any]) -> dict[str, Any]:
