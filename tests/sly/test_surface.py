@@ -126,18 +126,22 @@ def test_progress_accepts_callables_and_tqdm_like(
 
 
 def test_api_lifetime_one_loop_thread_closed_on_close_and_gc(thread_server: Any) -> None:
-    before = len(_portal_threads())
+    def loop_threads() -> set[threading.Thread]:
+        return set(_portal_threads())
+
+    before = loop_threads()
     api = sly.Api(thread_server.address, thread_server.token)
     for _ in range(3):
         assert api.team.get_info_by_id(thread_server.team_id) is not None
-    assert len(_portal_threads()) == before + 1
+    (mine,) = loop_threads() - before  # one loop thread for all calls
     api.close()
-    assert len(_portal_threads()) == before
+    assert not mine.is_alive()
     api = sly.Api(thread_server.address, thread_server.token)
     api.workspace.get_list(thread_server.team_id)
+    (mine,) = loop_threads() - before
     del api
     gc.collect()
-    assert len(_portal_threads()) == before
+    assert not mine.is_alive()
 
 
 async def test_async_surface_speaks_the_sdk_names(server: Any, tmp_path: Path) -> None:
