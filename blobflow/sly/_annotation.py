@@ -130,7 +130,12 @@ class Label:
 
 
 class Annotation:
-    """An image's annotation: ``img_size`` as ``(height, width)``, ``labels``, ``img_tags``."""
+    """An image's annotation: ``img_size`` as ``(height, width)``, ``labels``, ``img_tags``.
+
+    ``from_json`` checks every object's class and tags against the meta at once; the
+    :class:`Label` objects themselves are built on first use of ``labels`` (a script that reads
+    30,000 annotations to look at a few should not pay for building all of them).
+    """
 
     def __init__(
         self,
@@ -141,10 +146,19 @@ class Annotation:
         custom_data: Mapping[str, Any] | None = None,
     ) -> None:
         self.img_size = (int(img_size[0]), int(img_size[1]))
-        self.labels = list(labels or [])
+        self._labels = list(labels or [])
+        self._pending: tuple[list[Mapping[str, Any]], ProjectMeta] | None = None
         self.img_tags = list(img_tags or [])
         self.img_description = img_description
         self.custom_data = dict(custom_data or {})
+
+    @property
+    def labels(self) -> list[Label]:
+        if self._pending is not None:
+            objects, meta = self._pending
+            self._labels = [Label.from_json(obj, meta) for obj in objects]
+            self._pending = None
+        return list(self._labels)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], project_meta: ProjectMeta) -> Annotation:
@@ -153,23 +167,24 @@ class Annotation:
         for key in ("size", "tags", "objects"):
             if key not in data:
                 raise KeyError(key)
-        size = data["size"]
-        labels = []
-        for obj in data["objects"]:
-            try:
-                labels.append(Label.from_json(obj, project_meta))
-            except Exception as exc:  # the SDK's message, naming the cause once
+        objects = list(data["objects"])
+        classes, tag_metas = project_meta.obj_classes, project_meta.tag_metas
+        for obj in objects:
+            problem = _label_problem(obj, classes, tag_metas)
+            if problem:  # the SDK's message, naming the cause once
                 raise RuntimeError(
-                    "Failed to deserialize one of the label from JSON format annotation: "
-                    f"{exc!r}"
-                ) from exc
-        return cls(
+                    f"Failed to deserialize one of the label from JSON format annotation: {problem}"
+                )
+        size = data["size"]
+        ann = cls(
             (size["height"], size["width"]),
-            labels,
-            [Tag.from_json(t, project_meta.tag_metas) for t in data["tags"]],
+            None,
+            [Tag.from_json(t, tag_metas) for t in data["tags"]],
             data.get("description", ""),
             data.get("customBigData"),
         )
+        ann._pending = (objects, project_meta)
+        return ann
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -182,3 +197,20 @@ class Annotation:
 
     def __repr__(self) -> str:
         return f"Annotation(size={self.img_size}, labels={len(self.labels)})"
+
+
+def _label_problem(obj: Any, classes: Any, tag_metas: Any) -> str | None:
+    """Why the SDK would refuse this label object, or None."""
+    if not isinstance(obj, Mapping):
+        return f"an object is not a dict: {obj!r}"
+    title = obj.get("classTitle")
+    if not isinstance(title, str) or title not in classes:
+        return f"label class name {title} was not found in the given project meta"
+    tags = obj.get("tags")
+    if not isinstance(tags, list):
+        return f"label of class {title!r} has no 'tags' list"
+    for tag in tags:
+        name = tag.get("name") if isinstance(tag, Mapping) else None
+        if name not in tag_metas:
+            return f"tag {name!r} is not in the project meta"
+    return None
