@@ -1,0 +1,227 @@
+"""The seed tutorial's code, timed block by block: the official SDK vs ``blobflow.sly`` vs the
+async API doing the same work, on one server and the same data.
+
+    python benchmarks/bench_seed.py                          # 30,000 x ~4 KB, SDK if available
+    python benchmarks/bench_seed.py --images 2000 --no-sdk   # quick look, blobflow only
+    python benchmarks/bench_seed.py --sdk-python .sdk-venv/bin/python --json seed.json
+
+Each variant runs in a fresh process as its own user (own team and workspace) against one
+``ServerProcess``. ``supervisely`` and ``blobflow.sly`` run the tutorial's eight Python blocks,
+taken from ``tests/fixtures/seed/optimized-import-of-small-images.md``, with only the package
+name changed and the placeholders filled (``blobflow.bench._seed``). ``async`` is the same work
+written against ``blobflow.api.Api`` and the async project flows. The package import is timed
+apart (interpreter start-up, not the tutorial's work). Variants run in the order given by
+``--order``, alternating on repeats, so a noisy neighbour hurts each alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from blobflow.bench import DataSpec, ensure_data
+from blobflow.bench._seed import SeedValues, prepare_seed, run_seed_subprocess, seed_script
+from blobflow.server import ServerProcess
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = ROOT / "tests" / "fixtures" / "seed" / "optimized-import-of-small-images.md"
+BLOCKS = [
+    "1 pack + offsets",
+    "2 Team Files upload",
+    "3 project + upload_blob_images",
+    "4 meta + annotations",
+    "5 upload_project",
+    "6 download_fast",
+    "7 read local project",
+    "8 quick_import",
+]
+RESULT_PREFIX = "BLOBFLOW_SEED_RESULT "
+
+
+# -- the async API doing the tutorial's work (run in a child: python bench_seed.py --async-child)
+
+
+async def _async_seed(v: SeedValues) -> list[float]:
+    from blobflow import Api, Project
+    from blobflow.blob import archive_directory, save_blob_offsets_pkl
+    from blobflow.project import download_fast_async, quick_import_async, upload_project_async
+
+    times: list[float] = []
+    t = time.perf_counter()
+
+    def lap() -> None:
+        nonlocal t
+        now = time.perf_counter()
+        times.append(now - t)
+        t = now
+
+    blob_dir = Path("blob_archive_dir")
+    tar = blob_dir / "images.tar"
+    await asyncio.to_thread(blob_dir.mkdir, exist_ok=True)
+    await asyncio.to_thread(archive_directory, v.images_dir, tar)
+    pkl = await asyncio.to_thread(save_blob_offsets_pkl, tar, blob_dir)
+    lap()
+    async with Api.from_env() as api:
+        # one after the other, as the tutorial (the same calls in the same order)
+        blob = await api.file.upload(v.team_id, tar, "/blob-files/images.tar")
+        await api.file.upload(v.team_id, pkl, "/blob-files/images_offsets.pkl")
+        lap()
+        project = await api.project.create(
+            v.team_id, "Blob Images Project", change_name_if_conflict=True
+        )
+        dataset = await api.dataset.create(project.id, "dataset_1")  # type: ignore[arg-type]
+        batches = api.image.upload_blob_images(dataset, blob, return_image_infos_generator=True)
+        lap()
+        meta = json.loads(await asyncio.to_thread(Path(v.meta_path).read_text))
+        await api.project.update_meta(project.id, meta)  # type: ignore[arg-type]
+        async for batch in batches:
+            # as the tutorial: only the images whose annotation file exists
+            paths = [os.path.join(v.anns_dir, f"{i.name}.json") for i in batch]
+            found = await asyncio.to_thread(lambda ps=paths: [os.path.exists(p) for p in ps])
+            ids = [i.id for i, ok in zip(batch, found, strict=True) if ok]
+            paths = [p for p, ok in zip(paths, found, strict=True) if ok]
+            await api.annotation.upload_paths(ids, paths)  # type: ignore[arg-type]
+        lap()
+        # the flows' default progress bars, as the tutorial's calls show them
+        res = await upload_project_async(v.local_project, api, v.workspace_id, "My Blob Project")
+        lap()
+        await download_fast_async(api, res.project_id, "downloaded_project", True)
+        lap()
+
+        def read_local() -> None:
+            with Project("downloaded_project") as local:
+                for ds in local:
+                    for name in ds.get_items_names():
+                        ds.get_ann(name)
+                        img = ds.get_blob_img_bytes(name)
+                        if img is not None:
+                            Path("downloaded_project", name).write_bytes(img)
+
+        await asyncio.to_thread(read_local)
+        lap()
+        ann_dir = blob_dir / "dataset" / "ann"
+        anns = [str(p) for p in await asyncio.to_thread(lambda: list(ann_dir.iterdir()))]
+        project = await api.project.create(
+            v.workspace_id, "Quick Import", change_name_if_conflict=True
+        )
+        dataset = await api.dataset.create(project.id, "ds1")  # type: ignore[arg-type]
+        await api.project.update_meta(project.id, meta)  # type: ignore[arg-type]
+        await quick_import_async(api, dataset, tar, pkl, anns, meta)
+        lap()
+    return times
+
+
+def _async_child() -> None:
+    from blobflow.engine import run
+
+    values = SeedValues(**json.loads(sys.stdin.read()))
+    # blobflow is imported with this harness: no separate import time (reported as "-")
+    print(RESULT_PREFIX + json.dumps({"import": None, "times": run(_async_seed(values))}))
+
+
+# -- the harness ------------------------------------------------------------------------------
+
+
+def _run_variant(
+    variant: str, server: ServerProcess, data: Any, root: Path, sdk_python: str | None
+) -> dict[str, Any]:
+    token = secrets.token_hex(32)
+    team_id, workspace_id = server.add_tenant_sync(token)
+    work = root / variant
+    work.mkdir(parents=True)
+    values = prepare_seed(data.img_dir, data.ann_dir, data.meta_path, work, team_id, workspace_id)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPERVISELY_")}
+    env.update(
+        SERVER_ADDRESS=server.address, API_TOKEN=token, HOME=str(work), LOG_LEVEL="WARNING",
+        SUPERVISELY_SKIP_HTTPS_USER_HELPER_CHECK="1",
+    )  # fmt: skip
+    markdown = SEED.read_text()
+    if variant == "sdk":
+        assert sdk_python is not None
+        return run_seed_subprocess(sdk_python, seed_script(markdown, "supervisely", values),
+                                   work, env)  # fmt: skip
+    if variant == "sly":
+        return run_seed_subprocess(sys.executable, seed_script(markdown, "blobflow.sly", values),
+                                   work, env)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, __file__, "--async-child"], input=json.dumps(values.__dict__),
+        capture_output=True, text=True, cwd=work, env=env, check=False,
+    )  # fmt: skip
+    for line in proc.stdout.splitlines():
+        if line.startswith(RESULT_PREFIX) and proc.returncode == 0:
+            return json.loads(line[len(RESULT_PREFIX) :])  # type: ignore[no-any-return]
+    raise RuntimeError(f"async variant failed:\n{proc.stderr[-3000:]}")
+
+
+def _table(results: dict[str, list[dict[str, Any]]]) -> str:
+    def med(variant: str, i: int | None) -> float:
+        runs = results[variant]
+        vals = sorted(
+            (sum(r["times"]) if i is None else r["times"][i]) if i != -1 else r["import"] or 0.0
+            for r in runs
+        )
+        return vals[len(vals) // 2]
+
+    cols = [v for v in ("sdk", "sly", "async") if v in results]
+    head = f"{'block':32}" + "".join(f"{c:>10}" for c in cols)
+    if "sdk" in cols:
+        head += f"{'sdk/sly':>10}"
+    head += f"{'sly/async':>10}"
+    lines = [head]
+    for i, name in [*enumerate(BLOCKS), (None, "total (8 blocks)"), (-1, "import (apart)")]:
+        row = f"{name:32}" + "".join(
+            f"{'-':>10}" if (i == -1 and c == "async") else f"{med(c, i):10.2f}" for c in cols
+        )
+        if "sdk" in cols:
+            row += f"{med('sdk', i) / max(med('sly', i), 1e-9):10.1f}"
+        if i != -1:
+            row += f"{med('sly', i) / max(med('async', i), 1e-9):10.2f}"
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    if "--async-child" in sys.argv:
+        _async_child()
+        return
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--images", type=int, default=30_000)
+    ap.add_argument("--image-kb", type=float, default=4.0)
+    ap.add_argument("--repeat", type=int, default=1, help="runs per variant (median reported)")
+    ap.add_argument("--sdk-python", default=os.environ.get("BLOBFLOW_SDK_PYTHON"))
+    ap.add_argument("--no-sdk", action="store_true")
+    ap.add_argument("--order", default="sdk,sly,async")
+    ap.add_argument("--work", type=Path, help="work folder (default: a temporary one)")
+    ap.add_argument("--json", type=Path, help="write the raw timings here")
+    args = ap.parse_args()
+    no_sdk = args.no_sdk or not args.sdk_python
+    variants = [v for v in args.order.split(",") if not (v == "sdk" and no_sdk)]
+    data = ensure_data(DataSpec(args.images, args.image_kb))
+    root = args.work or Path(tempfile.mkdtemp(prefix="bench-seed-"))
+    results: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
+    with ServerProcess(root / "server") as server:
+        for rep in range(args.repeat):
+            order = variants if rep % 2 == 0 else variants[::-1]
+            for variant in order:
+                res = _run_variant(variant, server, data, root / f"run{rep}", args.sdk_python)
+                results[variant].append(res)
+                print(f"rep {rep} {variant:6} total {sum(res['times']):8.2f} s  "
+                      f"blocks {[round(x, 2) for x in res['times']]}", flush=True)  # fmt: skip
+    print(f"\n{args.images:,} images x ~{args.image_kb} KB, median of {args.repeat} run(s), "
+          "seconds:\n")  # fmt: skip
+    print(_table(results))
+    if args.json:
+        args.json.write_text(json.dumps({"images": args.images, "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
