@@ -92,13 +92,15 @@ def run_seed_subprocess(
     cwd: str | os.PathLike[str],
     env: Mapping[str, str],
     timeout: float = 3600,
+    block_limit: float | None = None,
 ) -> dict[str, Any]:
     """Run ``blocks`` in one namespace in a fresh ``python`` process (``_seed_runner.py``);
-    returns ``{"times": [seconds per block], "import": seconds}``."""
+    returns ``{"times": [seconds per block], "import": seconds, "stopped": [block numbers]}``
+    (a block stopped at ``block_limit`` seconds has a lower-bound time)."""
     package = "supervisely" if "import supervisely" in blocks[0] else "blobflow.sly"
     proc = subprocess.run(
         [python, str(RUNNER)],
-        input=json.dumps({"blocks": blocks, "package": package}),
+        input=json.dumps({"blocks": blocks, "package": package, "block_limit": block_limit}),
         capture_output=True,
         text=True,
         cwd=cwd,
