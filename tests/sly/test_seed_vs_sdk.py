@@ -60,15 +60,9 @@ def _rows(answer: Any) -> list[dict[str, Any]]:
     return answer["entities"] if isinstance(answer, dict) else answer  # type: ignore[no-any-return]
 
 
-# Issue 15 (the SDK's pixel/subpixel conversion of annotation coordinates, image sizes of blob
-# images on the server) is landing separately; until then coordinates and sizes are not compared.
-_PENDING_ISSUE_15 = frozenset({"points", "size"})
-
-
 def _clean(value: Any) -> Any:
     if isinstance(value, dict):
-        skip = _VOLATILE | _PENDING_ISSUE_15
-        return {k: _clean(v) for k, v in sorted(value.items()) if k not in skip}
+        return {k: _clean(v) for k, v in sorted(value.items()) if k not in _VOLATILE}
     if isinstance(value, list):
         return [_clean(v) for v in value]
     return value
