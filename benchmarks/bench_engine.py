@@ -25,10 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from blobflow.api import Api
+from blobflow.api import Api, register_offsets
 from blobflow.bench._rss import peak_rss_mb
 from blobflow.blob import BlobImageInfo
-from blobflow.engine import download_dataset_blobs, register_offsets, run, upload_blob_files
+from blobflow.engine import download_dataset_blobs, run, upload_blob_files
 from blobflow.server import ServerProcess
 
 

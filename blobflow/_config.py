@@ -54,12 +54,19 @@ class TransferConfig:
       sleep = uniform(0, min(cap, base * 2**attempt)); a ``Retry-After`` header wins when larger.
     * ``registration_concurrency`` [4]: ``images.bulk.add`` requests in flight.
     * ``download_concurrency`` [8]: blob/file downloads in flight.
+    * ``upload_concurrency`` [8]: Team Files uploads in flight (a project's blob files).
     * ``request_concurrency`` [16]: small JSON calls in flight (annotations, hashes, pages).
     * ``queue_depth`` [1]: batches read ahead of the registration workers (backpressure).
     * ``list_prefetch`` [4]: list pages requested ahead of the one being consumed.
     * ``chunk_size`` [1 MiB]: read/write unit of streamed bodies.
     * ``bulk_add_batch`` [10,000]: images per ``images.bulk.add`` in the offsets flows (as the SDK).
     * ``extract_batch`` [1,000]: small files written per executor call.
+    * ``annotation_upload_chunk`` [1,000]: parsed annotations loaded and sent per step of a
+      registered batch (two steps per batch are held: one sent, the next loading).
+    * ``annotation_download_chunk`` [2,000]: annotations fetched and written per step of a
+      project download (one step written while the next is fetched).
+    * ``pages_in_flight`` [4]: listed pages of a project download whose annotations (and
+      regular images) are being fetched at once.
     * ``hashes_batch`` [900], ``bulk_upload_batch`` [50], ``annotation_batch`` [50],
       ``bulk_download_batch`` [50]: the SDK's batch sizes of the standard per-image calls.
     * ``pause_gc`` [True]: pause Python's cyclic garbage collector while a bulk call or a
@@ -85,12 +92,16 @@ class TransferConfig:
     backoff_cap: float = 20.0
     registration_concurrency: int = 4
     download_concurrency: int = 8
+    upload_concurrency: int = 8
     request_concurrency: int = 16
     queue_depth: int = 1
     list_prefetch: int = 4
     chunk_size: int = 1 * MiB
     bulk_add_batch: int = 10_000
     extract_batch: int = 1_000
+    annotation_upload_chunk: int = 1_000
+    annotation_download_chunk: int = 2_000
+    pages_in_flight: int = 4
     hashes_batch: int = 900
     bulk_upload_batch: int = 50
     annotation_batch: int = 50
@@ -105,12 +116,16 @@ class TransferConfig:
             "retry_attempts",
             "registration_concurrency",
             "download_concurrency",
+            "upload_concurrency",
             "request_concurrency",
             "queue_depth",
             "list_prefetch",
             "chunk_size",
             "bulk_add_batch",
             "extract_batch",
+            "annotation_upload_chunk",
+            "annotation_download_chunk",
+            "pages_in_flight",
             "hashes_batch",
             "bulk_upload_batch",
             "annotation_batch",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["install_uvloop", "new_event_loop", "run"]
+__all__ = ["install_uvloop", "new_event_loop", "run", "run_sync"]
 
 T = TypeVar("T")
 
@@ -49,3 +49,14 @@ def run(main: Coroutine[Any, Any, T], *, use_uvloop: bool = True, debug: bool = 
     finally:
         asyncio.set_event_loop(None)
         loop.close()
+
+
+def run_sync(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a flow from synchronous code (scripts); refuses inside a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError("inside an event loop: await the *_async flow instead")
+    return run(factory())

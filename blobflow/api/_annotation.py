@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from blobflow import _json
 from blobflow._errors import AnnotationError, InputError
+from blobflow._files import batched, read_files
 from blobflow._geometry import annotation_problem, to_pixel, to_subpixel
 from blobflow.api._errors import ApiError, NotFoundError
 from blobflow.api._models import AnnotationInfo, annotation_info
 from blobflow.api._progress import Progress, ProgressCallback
-from blobflow.engine._files import batched, read_files
 
 if TYPE_CHECKING:
     from blobflow.api._api import Api

@@ -9,16 +9,18 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from blobflow._config import TransferConfig
 from blobflow._gc import gc_paused
 from blobflow._portal import Portal, owned_portal, portal_for
 from blobflow.api._transport import HttpTransport, Transport
 
-__all__ = ["Api", "normalize_address", "portal_of"]
+__all__ = ["Api", "SemaphoreKind", "normalize_address", "portal_of", "read_env_file"]
 
 T = TypeVar("T")
+#: the shared concurrency limits of an Api, each sized by ``TransferConfig.<kind>_concurrency``
+SemaphoreKind = Literal["request", "registration", "download", "upload"]
 
 
 def normalize_address(address: str) -> str:
@@ -29,10 +31,10 @@ def normalize_address(address: str) -> str:
     return address
 
 
-def _read_env_file(path: Path) -> dict[str, str]:
+def read_env_file(path: str | os.PathLike[str]) -> dict[str, str]:
     """KEY=VALUE lines of a dotenv file (comments, ``export`` and quotes allowed)."""
     values: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
         line = line.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
@@ -78,7 +80,7 @@ class Api:
         if task_id:
             headers["x-task-id"] = task_id
         self.transport: Transport = transport or HttpTransport(base + "/v3", headers, self.config)
-        self._sems: dict[str, asyncio.Semaphore] = {}
+        self._sems: dict[SemaphoreKind, asyncio.Semaphore] = {}
 
         from blobflow.api._annotation import AnnotationApi
         from blobflow.api._dataset import DatasetApi
@@ -117,7 +119,7 @@ class Api:
                 raise FileNotFoundError(f"env file not found: {path}")
             # Filled locally, never into os.environ: reading a file must not leak
             # credentials into the rest of the process (or into subprocesses).
-            from_file = _read_env_file(path)
+            from_file = read_env_file(path)
             values = {n: values[n] or from_file.get(n, "") for n in names}
         missing = [n for n in names if not values[n]]
         if missing:
@@ -150,19 +152,22 @@ class Api:
         """POST a JSON body to ``<api>/v3/<method>`` and return the decoded JSON."""
         return await self.transport.post_json(method, body, **kw)
 
-    def semaphore(self, kind: str) -> asyncio.Semaphore:
-        """One shared semaphore per kind (``request``, ``registration``, ``download``)."""
+    def semaphore(self, kind: SemaphoreKind) -> asyncio.Semaphore:
+        """One shared semaphore per kind, sized by ``config.<kind>_concurrency``."""
         sem = self._sems.get(kind)
         if sem is None:
             size = {
                 "request": self.config.request_concurrency,
                 "registration": self.config.registration_concurrency,
                 "download": self.config.download_concurrency,
+                "upload": self.config.upload_concurrency,
             }[kind]
             sem = self._sems[kind] = asyncio.Semaphore(size)
         return sem
 
-    async def gather_limited(self, coros: Iterable[Awaitable[T]], kind: str = "request") -> list[T]:
+    async def gather_limited(
+        self, coros: Iterable[Awaitable[T]], kind: SemaphoreKind = "request"
+    ) -> list[T]:
         """Run ``coros`` concurrently under the ``kind`` semaphore; results in order."""
         sem = self.semaphore(kind)
 

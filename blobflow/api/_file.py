@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
-import posixpath
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from blobflow._errors import IntegrityError
+from blobflow._hash import file_sha256_b64
 from blobflow.api._models import FileInfo, file_info
 from blobflow.api._progress import Progress, ProgressCallback
-from blobflow.api._transport import BodyFactory, DownloadResult, b64_digest
+from blobflow.api._transport import BodyFactory, DownloadedFile
+from blobflow.blob import team_files_offsets_path
 
 if TYPE_CHECKING:
     from blobflow.api._api import Api
 
-__all__ = ["FileApi", "file_sha256_b64"]
-
-
-def file_sha256_b64(path: str | os.PathLike[str], chunk: int = 4 * 1024 * 1024) -> str:
-    """base64(sha256(file)) (sync; run it in a thread)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while data := f.read(chunk):
-            h.update(data)
-    return b64_digest(h.digest())
+__all__ = ["FileApi"]
 
 
 def _checked_info(data: Any, dst: str, local: str | None, src: str) -> FileInfo:
@@ -164,7 +154,7 @@ class FileApi:
         progress_cb: ProgressCallback = None,
         *,
         expected_sha256: str | None = None,
-    ) -> DownloadResult:
+    ) -> DownloadedFile:
         """Stream ``file-storage.download`` to ``local_save_path`` (resumable, verified)."""
         async with self._api.semaphore("download"):
             return await self._api.transport.download(
@@ -178,5 +168,4 @@ class FileApi:
     @staticmethod
     def offsets_path_for(blob_path: str) -> str:
         """Team Files path of a blob's index: ``<dir>/<blob stem>_offsets.pkl``."""
-        parent, name = posixpath.split(blob_path)
-        return posixpath.join(parent, Path(name).stem + "_offsets.pkl")
+        return team_files_offsets_path(blob_path)

@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import aiohttp
 
+from blobflow._files import batched, read_files, write_files
 from blobflow._gc import gc_paused
+from blobflow._hash import b64_sha256
 from blobflow.api._errors import ApiError, ConflictError, NotFoundError
 from blobflow.api._models import DatasetInfo, FileInfo, ImageInfo, image_info
 from blobflow.api._progress import Progress, ProgressCallback
-from blobflow.api._transport import DownloadResult, b64_sha256
-from blobflow.engine._files import batched, read_files, write_files
+from blobflow.api._register import register_offsets
+from blobflow.api._transport import DownloadedFile
 
 if TYPE_CHECKING:
     from blobflow.api._api import Api
@@ -462,8 +464,6 @@ class ImageApi:
         """Read the offsets pickle 10,000 at a time; one ``images.bulk.add`` per batch, yielding
         each batch's ImageInfo in order. Afterwards the project is marked ``is_blob_project``.
         """
-        from blobflow.engine._upload import register_offsets
-
         ds = await self._api.dataset.resolve(dataset)
         async for infos in register_offsets(
             self._api, ds, team_file_id, offsets_file_path,
@@ -587,7 +587,7 @@ class ImageApi:
 
     async def download_path(
         self, id: int, path: str | os.PathLike[str], progress_cb: ProgressCallback = None
-    ) -> DownloadResult:
+    ) -> DownloadedFile:
         """``images.download`` streamed to ``path`` (resumable, checksum-verified)."""
         return await self._api.transport.download(
             "images.download", {"id": id}, path, progress=Progress(progress_cb)
@@ -601,7 +601,7 @@ class ImageApi:
         progress_cb: ProgressCallback = None,
         *,
         expected_size: int | None = None,
-    ) -> DownloadResult | bytes:
+    ) -> DownloadedFile | bytes:
         """The whole blob ``.tar`` an image lives in (``images.data.download``).
 
         Written to ``path`` through ``<path>.part``, resumed with Range after a broken stream,
@@ -632,7 +632,7 @@ class ImageApi:
         paths: Sequence[str | os.PathLike[str]],
         semaphore: asyncio.Semaphore | None = None,
         progress_cb: ProgressCallback = None,
-    ) -> list[DownloadResult]:
+    ) -> list[DownloadedFile]:
         """Several blobs in parallel (under ``semaphore`` or ``download_concurrency``)."""
         if len(download_ids) != len(paths):
             raise ValueError("download_ids and paths differ in length")
@@ -640,7 +640,7 @@ class ImageApi:
         sem = semaphore or self._api.semaphore("download")
         body = "images.data.download"
 
-        async def one(did: str, path: str | os.PathLike[str]) -> DownloadResult:
+        async def one(did: str, path: str | os.PathLike[str]) -> DownloadedFile:
             async with sem:
                 return await self._api.transport.download(
                     body, {"projectId": project_id, "downloadId": did}, path, progress=progress

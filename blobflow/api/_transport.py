@@ -7,7 +7,6 @@ transport (a dict of canned answers) is enough to test a group without HTTP.
 from __future__ import annotations
 
 import asyncio
-import base64
 import email.utils
 import hashlib
 import os
@@ -24,13 +23,14 @@ import aiohttp
 from blobflow import _json
 from blobflow._config import TransferConfig
 from blobflow._errors import BlobflowError, IntegrityError
+from blobflow._hash import b64_digest, b64_sha256
 from blobflow.api._errors import ApiError, RetryBudgetExceeded, error_from_response
 from blobflow.api._progress import Progress
 
 __all__ = [
     "Transport",
     "HttpTransport",
-    "DownloadResult",
+    "DownloadedFile",
     "BodyFactory",
     "UploadSource",
     "b64_sha256",
@@ -53,18 +53,10 @@ _AGENT_NOT_READY = (
 )
 
 
-def b64_digest(digest: bytes) -> str:
-    """The platform's hash convention for a sha256 digest: base64 of it, 44 characters."""
-    return base64.standard_b64encode(digest).decode("ascii")
-
-
-def b64_sha256(data: bytes) -> str:
-    """The platform's hash of ``data``: base64(sha256(bytes))."""
-    return b64_digest(hashlib.sha256(data).digest())
-
-
 @dataclass(frozen=True)
-class DownloadResult:
+class DownloadedFile:
+    """A streamed download, complete and verified, under its final name."""
+
     path: Path
     size: int
     sha256_b64: str
@@ -102,7 +94,7 @@ class Transport(Protocol):
         progress: Progress | None = None,
         expected_size: int | None = None,
         expected_sha256: str | None = None,
-    ) -> DownloadResult: ...
+    ) -> DownloadedFile: ...
 
     async def aclose(self) -> None: ...
 
@@ -345,7 +337,7 @@ class HttpTransport:
         progress: Progress | None = None,
         expected_size: int | None = None,
         expected_sha256: str | None = None,
-    ) -> DownloadResult:
+    ) -> DownloadedFile:
         """Stream a POST response to ``dest`` through ``dest.part``; rename only when verified.
 
         A broken stream resumes with ``Range: bytes=<bytes kept>-``; a server that ignores the
@@ -373,7 +365,7 @@ class HttpTransport:
         except BaseException:
             await asyncio.to_thread(_unlink_quiet, part)
             raise
-        return DownloadResult(dest, state.written, state.digest(), state.checksum is not None)
+        return DownloadedFile(dest, state.written, state.digest(), state.checksum is not None)
 
     async def _stream_once(
         self,

@@ -15,8 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from blobflow.api._progress import Progress
-from blobflow.api._transport import DownloadResult, Transport, UploadSource
+from blobflow.api import DownloadedFile, Progress, Transport, UploadSource
 
 __all__ = ["RECORDING", "RecordingTransport", "load_recording"]
 
@@ -82,7 +81,7 @@ class RecordingTransport:
         progress: Progress | None = None,
         expected_size: int | None = None,
         expected_sha256: str | None = None,
-    ) -> DownloadResult:
+    ) -> DownloadedFile:
         call = self._begin("download", method, body=body)
         got = await self.inner.download(
             method,

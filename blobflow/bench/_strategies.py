@@ -21,16 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from blobflow._config import TransferConfig
-from blobflow.api import Api
-from blobflow.api._models import DatasetInfo, ImageInfo, ProjectInfo
+from blobflow.api import Api, DatasetInfo, ImageInfo, ProjectInfo
 from blobflow.bench._runner import Job
+from blobflow.blob import BLOB_DIR_NAME, blob_tar_path, offsets_pkl_path, team_files_blob_path
 from blobflow.engine import write_files
 
 __all__ = ["strategy"]
 
 Strategy = Callable[[Job], Coroutine[Any, Any, int | None]]
 _DATASET = "ds0"
-_TF_BLOB_DIR = "/blob-files"
 
 
 def _api(job: Job) -> Api:
@@ -94,7 +93,7 @@ async def _pack(job: Job) -> tuple[Path, Path]:
     await asyncio.to_thread(
         archive_directory_parts, job.img_dir, tar, offsets_dir=job.work_dir, keep_infos=False
     )
-    return tar, tar.with_name(f"{tar.stem}_offsets.pkl")
+    return tar, offsets_pkl_path(tar)
 
 
 async def upload_standard(job: Job) -> int | None:
@@ -115,8 +114,8 @@ async def upload_blob(job: Job) -> int | None:
     """Step after step: pack + offsets, Team Files, ``upload_blob_images``, annotations."""
     tar, pkl = await _pack(job)
     async with Api(job.server, job.token) as api:
-        blob = await api.file.upload(job.team_id, tar, f"{_TF_BLOB_DIR}/{tar.name}")
-        await api.file.upload(job.team_id, pkl, f"{_TF_BLOB_DIR}/{pkl.name}")
+        blob = await api.file.upload(job.team_id, tar, team_files_blob_path(tar.name))
+        await api.file.upload(job.team_id, pkl, team_files_blob_path(pkl.name))
         project, dataset = await _project(api, job)
         infos = await api.image.upload_blob_images(dataset, blob)
         await api.annotation.upload_paths(
@@ -195,13 +194,13 @@ async def download_blob(job: Job) -> int | None:
                 raise RuntimeError(f"image {info.name} is not a blob image")
             blobs.setdefault(int(info.related_data_id), []).append(info)
         for blob_id, members in blobs.items():
-            tar = Path(str(job.dest)) / "blob" / f"{blob_id}.tar"
+            tar = blob_tar_path(Path(str(job.dest)) / BLOB_DIR_NAME, blob_id)
             await api.image.download_blob_file(job.project_id, str(members[0].download_id), tar)
             offsets = [
                 BlobImageInfo(str(i.name), int(i.offset_start or 0), int(i.offset_end or 0))
                 for i in members
             ]
-            pkl = ds_dir / f"{blob_id}_offsets.pkl"
+            pkl = offsets_pkl_path(f"{blob_id}.tar", ds_dir)
             await asyncio.to_thread(ds_dir.mkdir, parents=True, exist_ok=True)
             await asyncio.to_thread(BlobImageInfo.dump_to_pickle, offsets, pkl)
         await _download_anns(api, dataset, infos, ds_dir)

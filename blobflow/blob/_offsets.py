@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, Literal, overload
 
+from blobflow._atomic import atomic_path
 from blobflow._errors import BlobFormatError
 from blobflow._gc import gc_paused
-from blobflow.blob._atomic import atomic_path
+from blobflow.blob._layout import offsets_pkl_path
 from blobflow.blob._pickle import (
     OFFSETS_PKL_BATCH_SIZE,
-    OFFSETS_PKL_SUFFIX,
     BlobImageInfo,
     write_streams,
 )
@@ -25,7 +24,6 @@ from blobflow.blob._tar import _REGULAR, iter_member_groups
 __all__ = [
     "check_member_name",
     "get_file_offsets_batch_generator",
-    "offsets_pkl_path",
     "save_blob_offsets_pkl",
     "scan_blob",
 ]
@@ -37,11 +35,6 @@ _SPECIAL = {
     ord("4"): "block device",
     ord("6"): "FIFO",
 }
-
-
-def offsets_pkl_path(tar_path: str | os.PathLike[str], output_dir: str | os.PathLike[str]) -> str:
-    """``<output_dir>/<tar stem>_offsets.pkl``, the name the SDK looks for."""
-    return os.path.join(os.fspath(output_dir), Path(tar_path).stem + OFFSETS_PKL_SUFFIX)
 
 
 def check_member_name(name: str, where: str) -> str:
@@ -211,7 +204,7 @@ def save_blob_offsets_pkl(
     name and renamed only when complete, so a failed scan leaves any old file untouched.
     ``team_file_id`` is accepted for SDK compatibility and, as in the SDK, not stored.
     """
-    out = offsets_pkl_path(blob_file_path, output_dir)
+    out = os.fspath(offsets_pkl_path(blob_file_path, output_dir))
     if not replace and os.path.exists(out):
         return out
     batches = get_file_offsets_batch_generator(

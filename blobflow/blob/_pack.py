@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
+from blobflow._atomic import atomic_path
 from blobflow._errors import BlobFormatError
 from blobflow._gc import gc_paused
 from blobflow.blob import _pickle
-from blobflow.blob._atomic import atomic_path
-from blobflow.blob._offsets import offsets_pkl_path
+from blobflow.blob._layout import offsets_pkl_path
 from blobflow.blob._pickle import BlobImageInfo, _batches, write_streams
 from blobflow.blob._tar import (
     _BASE_SUM,
@@ -484,7 +484,7 @@ def archive_directory_parts(
             for final, _tmp, infos, count in written:
                 pkl = None
                 if offsets_dir is not None:
-                    pkl = offsets_pkl_path(final, offsets_dir)
+                    pkl = os.fspath(offsets_pkl_path(final, offsets_dir))
                     if batch_size is None:
                         os.makedirs(os.fspath(offsets_dir), exist_ok=True)
                         # written before the tars are renamed; a failure leaves neither behind

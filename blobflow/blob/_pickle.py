@@ -20,20 +20,18 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
+from blobflow._atomic import atomic_path
 from blobflow._errors import BlobFormatError, UnsafePickleError
 from blobflow._gc import gc_paused
-from blobflow.blob._atomic import atomic_path
 
 __all__ = [
     "OFFSETS_PKL_BATCH_SIZE",
-    "OFFSETS_PKL_SUFFIX",
     "SDK_MODULE",
     "BlobImageInfo",
     "encode_stream",
 ]
 
 OFFSETS_PKL_BATCH_SIZE = 10_000  # items per pickle stream, as the SDK writes them
-OFFSETS_PKL_SUFFIX = "_offsets.pkl"
 SDK_MODULE = "supervisely.api.image_api"
 _SDK_CLASS = "BlobImageInfo"
 
@@ -363,7 +361,8 @@ def _batches(
 
 
 def write_streams(batches: Iterable[list[BlobImageInfo]], f: BinaryIO) -> int:
-    """Write one pickle stream per batch; return the number of entries written."""
+    """Write one offsets pickle stream per batch (the SDK's format, appendable) to ``f``;
+    return the number of entries written."""
     n = 0
     for batch in batches:
         try:

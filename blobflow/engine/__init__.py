@@ -7,30 +7,50 @@ from typing import TYPE_CHECKING
 from blobflow._lazy import attach
 
 if TYPE_CHECKING:
-    from blobflow._loop import install_uvloop, run
-    from blobflow.engine._download import DatasetDownload, blob_path, download_dataset_blobs
-    from blobflow.engine._files import extract_ranges, read_files, write_file_atomic, write_files
-    from blobflow.engine._upload import (
-        TF_BLOB_DIR,
-        AnnotationSource,
+    from blobflow._files import (
+        extract_ranges,
+        read_files,
+        write_file_atomic,
+        write_files,
+    )
+    from blobflow._loop import (
+        install_uvloop,
+        run,
+    )
+    from blobflow.engine._blob_files import (
         BlobUpload,
-        register_offsets,
-        upload_blob,
         upload_blob_files,
+    )
+    from blobflow.engine._download import (
+        DatasetDownload,
+        blob_path,
+        download_dataset_blobs,
+    )
+    from blobflow.engine._pack_upload import (
+        TarStream,
+        pack_and_upload_blob_files,
+    )
+    from blobflow.engine._upload import (
+        upload_blob,
+    )
+    from blobflow.engine._writer import (
+        FileWriter,
+        open_file_writer,
     )
 
 __all__ = [
-    "TF_BLOB_DIR",
-    "AnnotationSource",
+    "blob_path",
     "BlobUpload",
     "DatasetDownload",
-    "blob_path",
     "download_dataset_blobs",
     "extract_ranges",
+    "FileWriter",
     "install_uvloop",
+    "open_file_writer",
+    "pack_and_upload_blob_files",
     "read_files",
-    "register_offsets",
     "run",
+    "TarStream",
     "upload_blob",
     "upload_blob_files",
     "write_file_atomic",
@@ -41,21 +61,35 @@ if not TYPE_CHECKING:  # each name's module is imported when the name is first r
     __getattr__, __dir__ = attach(
         __name__,
         {
-            "blobflow._loop": ("install_uvloop", "run"),
-            "blobflow.engine._download": ("DatasetDownload", "blob_path", "download_dataset_blobs"),
-            "blobflow.engine._files": (
+            "blobflow._files": (
                 "extract_ranges",
                 "read_files",
                 "write_file_atomic",
                 "write_files",
             ),
-            "blobflow.engine._upload": (
-                "TF_BLOB_DIR",
-                "AnnotationSource",
+            "blobflow._loop": (
+                "install_uvloop",
+                "run",
+            ),
+            "blobflow.engine._blob_files": (
                 "BlobUpload",
-                "register_offsets",
-                "upload_blob",
                 "upload_blob_files",
+            ),
+            "blobflow.engine._download": (
+                "DatasetDownload",
+                "blob_path",
+                "download_dataset_blobs",
+            ),
+            "blobflow.engine._pack_upload": (
+                "TarStream",
+                "pack_and_upload_blob_files",
+            ),
+            "blobflow.engine._upload": (
+                "upload_blob",
+            ),
+            "blobflow.engine._writer": (
+                "FileWriter",
+                "open_file_writer",
             ),
         },
     )

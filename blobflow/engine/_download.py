@@ -18,16 +18,10 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from blobflow._errors import BlobflowError
-from blobflow.api._models import ImageInfo
-from blobflow.api._progress import Progress, ProgressCallback
-from blobflow.api._transport import DownloadResult
-from blobflow.engine._files import extract_ranges, safe_member_name
-
-if TYPE_CHECKING:
-    from blobflow.api._api import Api
+from blobflow._files import extract_ranges, safe_member_name
+from blobflow.api import Api, DownloadedFile, ImageInfo, Progress, ProgressCallback
 
 __all__ = ["DatasetDownload", "download_dataset_blobs", "blob_path"]
 
@@ -44,7 +38,7 @@ class DatasetDownload:
     #: related_data_id -> local .tar (verified)
     blobs: dict[int, Path] = field(default_factory=dict)
     #: related_data_id -> download result (absent for blobs that were already on disk)
-    results: dict[int, DownloadResult] = field(default_factory=dict)
+    results: dict[int, DownloadedFile] = field(default_factory=dict)
     images: int = 0
     extracted: int = 0
 

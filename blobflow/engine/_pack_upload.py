@@ -19,20 +19,15 @@ import asyncio
 import functools
 import hashlib
 import os
-import posixpath
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from blobflow._errors import BlobflowError
-from blobflow.api._progress import Progress, ProgressCallback
-from blobflow.api._transport import BodyCounter, b64_digest, file_body
-from blobflow.blob import OFFSETS_PKL_SUFFIX, archive_directory_parts
-from blobflow.engine._upload import BlobUpload
-
-if TYPE_CHECKING:
-    from blobflow.api._api import Api
+from blobflow._hash import b64_digest
+from blobflow.api import Api, BodyCounter, Progress, ProgressCallback, file_body
+from blobflow.blob import archive_directory_parts, offsets_pkl_path, team_files_blob_path
+from blobflow.engine._blob_files import BlobUpload
 
 __all__ = ["TarStream", "pack_and_upload_blob_files"]
 
@@ -133,7 +128,7 @@ async def pack_and_upload_blob_files(
     images_dir: str | os.PathLike[str],
     tar_path: str | os.PathLike[str],
     *,
-    team_dir: str,
+    team_dir: str | None = None,
     progress_cb: ProgressCallback = None,
     members: Sequence[str] | None = None,
     filter_func: Callable[[str], bool] | None = None,
@@ -143,12 +138,12 @@ async def pack_and_upload_blob_files(
     ``members`` (from :func:`~blobflow.blob.list_members`) packs only those images;
     else ``filter_func`` selects the files to pack, as in ``archive_directory``."""
     tar = Path(tar_path)
-    pkl = tar.with_name(tar.stem + OFFSETS_PKL_SUFFIX)
+    pkl = offsets_pkl_path(tar)
     progress = Progress(progress_cb)
     stream = TarStream(tar, progress)
     upload = asyncio.ensure_future(
         api.file.upload_stream(
-            team_id, stream.body, posixpath.join(team_dir, tar.name), sha256=stream.sha256
+            team_id, stream.body, team_files_blob_path(tar.name, team_dir), sha256=stream.sha256
         )
     )
     upload.add_done_callback(functools.partial(_stop_packer_on_failure, stream))
@@ -174,7 +169,7 @@ async def pack_and_upload_blob_files(
         raise
     stream.finished(None)
     blob = await upload
-    index = await api.file.upload(team_id, pkl, posixpath.join(team_dir, pkl.name), progress)
+    index = await api.file.upload(team_id, pkl, team_files_blob_path(pkl.name, team_dir), progress)
     return BlobUpload(blob, index)
 
 

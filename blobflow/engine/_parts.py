@@ -22,22 +22,20 @@ import functools
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from blobflow.api._models import DatasetInfo, ImageInfo
-from blobflow.api._progress import ProgressCallback
-from blobflow.blob import OFFSETS_PKL_SUFFIX, list_members
-from blobflow.engine._pack_upload import pack_and_upload_blob_files
-from blobflow.engine._upload import (
+from blobflow.api import (
     AnnotationSource,
-    BlobUpload,
-    _while_checked,
+    Api,
+    ConflictResolution,
+    DatasetInfo,
+    ImageInfo,
+    ProgressCallback,
     register_offsets,
 )
-
-if TYPE_CHECKING:
-    from blobflow.api._api import Api
-    from blobflow.api._image import ConflictResolution
+from blobflow.blob import list_members, offsets_pkl_path
+from blobflow.engine._blob_files import BlobUpload, while_checked
+from blobflow.engine._pack_upload import pack_and_upload_blob_files
 
 __all__ = ["part_paths", "upload_blob_parts"]
 
@@ -48,7 +46,7 @@ PARTS_REGISTERING = 2  # a part registering while the next one's registration st
 def part_paths(tar_path: Path, index: int) -> tuple[Path, Path]:
     """Part ``index`` (1-based) of ``tar_path``: ``<stem>_00k.tar`` and its offsets, beside."""
     tar = tar_path.with_name(f"{tar_path.stem}_{index:03d}.tar")
-    return tar, tar.with_name(tar.stem + OFFSETS_PKL_SUFFIX)
+    return tar, offsets_pkl_path(tar)
 
 
 async def upload_blob_parts(
@@ -60,7 +58,7 @@ async def upload_blob_parts(
     members: Sequence[str],
     *,
     part_images: int,
-    team_dir: str,
+    team_dir: str | None,
     metas: Mapping[str, dict[str, Any]] | None = None,
     annotations: AnnotationSource | None = None,
     conflict_resolution: ConflictResolution | None = "skip",
@@ -104,7 +102,7 @@ async def upload_blob_parts(
                     progress_cb=bytes_progress_cb, members=chunk,
                 )  # fmt: skip
                 check = checked() if checked is not None and index == 1 else None
-                files = await _while_checked(sending, check)
+                files = await while_checked(sending, check)
                 out: asyncio.Queue[_Item] = asyncio.Queue()
                 await registering.acquire()
                 task = asyncio.ensure_future(register(files, pkl, out))

@@ -1,301 +1,51 @@
 """Upload pipeline: blob + index to Team Files, then registration by offsets, then annotations.
 
-::
-
-    producer (pickle batches of 10,000, read in a thread)
-      -> bulk-add tasks under the registration semaphore      (images.bulk.add, 10,000 a call)
-      -> annotation tasks for each registered batch          (annotations.bulk.add, 50 a call)
-      -> result sink: yields batches in file order
-
-A window semaphore (``registration_concurrency + queue_depth`` batches) bounds how far the
-producer may run ahead of the consumer, so memory is flat in the number of images.
+The registration itself is the client's protocol (:func:`blobflow.api.register_offsets`);
+this module composes it with the file upload (or the pack-while-uploading of a folder).
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import os
-import posixpath
-import shutil
-import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from blobflow._errors import BlobflowError
-from blobflow.api._models import DatasetInfo, FileInfo, ImageInfo
-from blobflow.api._progress import Progress, ProgressCallback
-from blobflow.blob import BlobImageInfo
-
-if TYPE_CHECKING:
-    from blobflow.api._api import Api
-    from blobflow.api._image import ConflictResolution
-
-__all__ = [
-    "register_offsets",
-    "upload_blob",
-    "upload_blob_files",
-    "BlobUpload",
-    "AnnotationSource",
-    "TF_BLOB_DIR",
-]
-
-TF_BLOB_DIR = "/blob-files"
-
-#: Annotations for a batch: a mapping name -> annotation JSON, or an (async) function of the
-#: batch's image names returning their annotation JSON in order.
-AnnotationSource = (
-    Mapping[str, dict[str, Any]] | Callable[[list[str]], Awaitable[list[dict[str, Any]]]]
+from blobflow.api import (
+    AnnotationSource,
+    Api,
+    ConflictResolution,
+    DatasetInfo,
+    ImageInfo,
+    ProgressCallback,
+    register_offsets,
 )
+from blobflow.blob import offsets_pkl_path
+from blobflow.engine._blob_files import BlobUpload, upload_blob_files, while_checked
+from blobflow.engine._pack_upload import pack_and_upload_blob_files
+from blobflow.engine._parts import list_images, upload_blob_parts
 
-_END = object()
-ANN_CHUNK = 1000  # annotations loaded and sent per step of a registered batch
-
-
-def _pickle_batches(path: str, batch_size: int) -> Iterator[list[BlobImageInfo]]:
-    return iter(BlobImageInfo.load_from_pickle_generator(path, batch_size=batch_size))
-
-
-async def _read_batches(path: str, batch_size: int) -> AsyncIterator[list[Any]]:
-    """Offsets pickle batches, each read in a worker thread (the file is never all in memory)."""
-    it = await asyncio.to_thread(_pickle_batches, path, batch_size)
-    while True:
-        batch = await asyncio.to_thread(next, it, _END)
-        if batch is _END:
-            return
-        yield batch  # type: ignore[misc]
+__all__ = ["upload_blob"]
 
 
-async def _ordered(
-    jobs: AsyncIterator[Callable[[], Awaitable[list[ImageInfo]]]], window: int
-) -> AsyncIterator[list[ImageInfo]]:
-    """Start each job as a task as soon as the window allows; yield their results in order."""
-    slots = asyncio.Semaphore(window)
-    # bounded: the feeder holds a slot per queued task (+1 for the end marker)
-    tasks: asyncio.Queue[asyncio.Task[list[ImageInfo]] | None] = asyncio.Queue(window + 1)
-
-    async def feed() -> None:
-        try:
-            async for job in jobs:
-                await slots.acquire()
-                tasks.put_nowait(asyncio.ensure_future(job()))
-        finally:
-            tasks.put_nowait(None)
-
-    feeder = asyncio.ensure_future(feed())
-    pending: list[asyncio.Task[Any]] = []
-    try:
-        while True:
-            task = await tasks.get()
-            if task is None:
-                await feeder  # re-raise a producer error
-                return
-            pending.append(task)
-            result = await task
-            pending.remove(task)
-            slots.release()
-            yield result
-    finally:
-        feeder.cancel()
-        while not tasks.empty():
-            t = tasks.get_nowait()
-            if t is not None:
-                pending.append(t)
-        for t in pending:
-            t.cancel()
-        await asyncio.gather(feeder, *pending, return_exceptions=True)
+async def _team_of(api: Api, ds: DatasetInfo) -> int:
+    team_id = ds.team_id
+    if team_id is None and ds.project_id is not None:
+        proj = await api.project.get_info_by_id(ds.project_id)
+        team_id = proj.team_id if proj else None
+    if team_id is None:
+        raise BlobflowError(f"cannot tell the team of dataset {ds.id}")
+    return team_id
 
 
-async def register_offsets(
-    api: Api,
-    dataset: DatasetInfo,
-    team_file_id: int,
-    offsets_file_path: str | os.PathLike[str] | None = None,
-    *,
-    metas: Mapping[str, dict[str, Any]] | None = None,
-    batch_size: int | None = None,
-    conflict_resolution: ConflictResolution | None = None,
-    progress_cb: ProgressCallback = None,
-    annotations: AnnotationSource | None = None,
-    mark_blob_project: bool = True,
-    convert_coordinates: bool = True,
-    annotations_checked: bool = False,
-) -> AsyncIterator[list[ImageInfo]]:
-    """Register every image of an offsets pickle; yield ImageInfo batches in file order.
-
-    ``batch_size`` images per ``images.bulk.add`` (default ``config.bulk_add_batch`` = 10,000);
-    up to ``config.registration_concurrency`` calls in flight. With ``annotations`` each batch
-    is yielded only after its annotations are uploaded (their geometry converted to the
-    platform's subpixel system unless ``convert_coordinates`` is False; each checked before it
-    is sent unless ``annotations_checked``).
-    """
-    cfg = api.config
-    size = batch_size or cfg.bulk_add_batch
-    progress = Progress(progress_cb)
-    assert dataset.id is not None
-    ds_id = dataset.id
-    if conflict_resolution not in (None, "skip", "rename", "replace"):
-        raise ValueError(f"bad conflict_resolution {conflict_resolution!r}")
-    temp_dir = None
-    if offsets_file_path is None:  # fetch <blob stem>_offsets.pkl beside the blob (as the SDK)
-        temp_dir = await asyncio.to_thread(tempfile.mkdtemp, prefix="blobflow-offsets-")
-        offsets_file_path = await api.image.get_blob_offsets_file(team_file_id, dest_dir=temp_dir)
-    reg_sem = api.semaphore("registration")
-
-    async def register(batch: list[Any]) -> list[ImageInfo]:
-        names = [b.name for b in batch]
-        items = [
-            {
-                "teamFileId": team_file_id,
-                "sourceBlob": {"offsetStart": b.offset_start, "offsetEnd": b.offset_end},
-            }
-            for b in batch
-        ]
-        meta_list = [dict(metas.get(n) or {}) for n in names] if metas is not None else None
-        if len(set(names)) != len(names):
-            raise BlobflowError(f"{offsets_file_path}: image names are duplicated in a batch")
-
-        async def bulk_add() -> list[ImageInfo]:
-            async with reg_sem:
-                return await api.image._bulk_add_batch(
-                    ds_id, names, items, meta_list, conflict_resolution
-                )
-
-        if annotations is None:
-            infos = await bulk_add()
-        else:
-            infos = await _register_annotated(
-                api, ds_id, names, bulk_add, annotations, convert_coordinates,
-                annotations_checked,
-            )
-        progress.advance(len(infos))
-        return infos
-
-    async def jobs() -> AsyncIterator[Callable[[], Awaitable[list[ImageInfo]]]]:
-        async for batch in _read_batches(os.fspath(offsets_file_path), size):
-            yield functools.partial(register, batch)
-
-    try:
-        async for infos in _ordered(jobs(), cfg.registration_concurrency + cfg.queue_depth):
-            yield infos
-    finally:
-        if temp_dir is not None:
-            await asyncio.to_thread(shutil.rmtree, temp_dir, True)
-    if mark_blob_project and dataset.project_id is not None:
-        await api.project.mark_blob_project(dataset.project_id)
-
-
-async def _load_chunk(source: AnnotationSource, names: list[str]) -> list[dict[str, Any]]:
-    if isinstance(source, Mapping):
-        return [source[n] for n in names]
-    return await source(names)
-
-
-async def _register_annotated(
-    api: Api,
-    dataset_id: int,
-    names: list[str],
-    register: Callable[[], Awaitable[list[ImageInfo]]],
-    source: AnnotationSource,
-    convert_coordinates: bool,
-    checked: bool,
-) -> list[ImageInfo]:
-    """Register a batch and upload its annotations, ANN_CHUNK at a time.
-
-    The first chunk is loaded while the batch registers, and each next chunk while the one
-    before is sent: reading and parsing annotation files is client work that used to wait for
-    the server. At most two chunks per batch are held (a parsed annotation costs ~5 KiB).
-    """
-    if isinstance(source, Mapping):
-        missing = [n for n in names if n not in source]
-        if missing:
-            raise BlobflowError(f"no annotation for images {missing[:5]}")
-    chunks = [names[i : i + ANN_CHUNK] for i in range(0, len(names), ANN_CHUNK)]
-
-    def load(k: int) -> asyncio.Future[list[dict[str, Any]]] | None:
-        return asyncio.ensure_future(_load_chunk(source, chunks[k])) if k < len(chunks) else None
-
-    nxt = load(0)
-    try:
-        infos = await register()
-        ids = [i.id for i in infos]
-        if any(i is None for i in ids):
-            raise BlobflowError("the server returned images without ids")
-        for k, chunk in enumerate(chunks):
-            assert nxt is not None
-            anns = await nxt
-            nxt = load(k + 1)
-            start = k * ANN_CHUNK
-            await api.annotation.upload_jsons(
-                ids[start : start + len(chunk)],  # type: ignore[arg-type]
-                anns,
-                dataset_id=dataset_id,
-                convert_coordinates=convert_coordinates,
-                checked=checked,
-            )
-    finally:
-        if nxt is not None:  # a failure elsewhere: do not leave a load running or unread
-            nxt.cancel()
-            await asyncio.gather(nxt, return_exceptions=True)
-    return infos
-
-
-async def _while_checked(work: Awaitable[BlobUpload], check: Awaitable[Any] | None) -> BlobUpload:
-    """``work``'s result once ``check`` has also succeeded; the first failure cancels the other."""
-    if check is None:
-        return await work
-    tasks = [asyncio.ensure_future(work), asyncio.ensure_future(check)]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for task in done:
-            task.result()  # re-raise the first failure
-        await asyncio.gather(*tasks)
-        return tasks[0].result()  # type: ignore[no-any-return]
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-
-@dataclass(frozen=True)
-class BlobUpload:
-    """Where a blob and its index landed in Team Files."""
-
-    blob: FileInfo
-    offsets: FileInfo
-
-
-async def upload_blob_files(
-    api: Api,
-    team_id: int,
-    tar_path: str | os.PathLike[str],
-    offsets_path: str | os.PathLike[str] | None = None,
-    *,
-    team_dir: str = TF_BLOB_DIR,
-    progress_cb: ProgressCallback = None,
-) -> BlobUpload:
-    """Upload ``<stem>.tar`` and ``<stem>_offsets.pkl`` to ``team_dir`` in parallel."""
-    tar = Path(tar_path)
-    offsets = Path(offsets_path) if offsets_path else tar.with_name(tar.stem + "_offsets.pkl")
-    dst_tar = posixpath.join(team_dir, tar.name)
-    dst_pkl = posixpath.join(team_dir, tar.stem + "_offsets.pkl")
-    progress = Progress(progress_cb)
-    blob, index = await asyncio.gather(
-        api.file.upload(team_id, tar, dst_tar, progress),
-        api.file.upload(team_id, offsets, dst_pkl, progress),
-    )
-    return BlobUpload(blob, index)
-
-
-async def upload_blob(
+async def upload_blob(  # noqa: PLR0913 - the SDK-shaped keyword options of one flow
     api: Api,
     dataset: int | DatasetInfo,
     tar_path: str | os.PathLike[str],
     offsets_path: str | os.PathLike[str] | None = None,
     *,
-    team_dir: str = TF_BLOB_DIR,
+    team_dir: str | None = None,
     metas: Mapping[str, dict[str, Any]] | None = None,
     annotations: AnnotationSource | None = None,
     conflict_resolution: ConflictResolution | None = "skip",
@@ -308,6 +58,7 @@ async def upload_blob(
 ) -> AsyncIterator[list[ImageInfo]]:
     """The whole blob upload: files to Team Files, registration, annotations; yields batches.
 
+    ``team_dir`` defaults to ``/blob-files`` (the SDK's ``TF_BLOB_DIR``).
     ``conflict_resolution`` defaults to ``skip`` so a re-run never duplicates images (the
     existing ones are returned in place). ``progress_cb`` counts images, ``bytes_progress_cb``
     bytes sent to Team Files. With ``images_dir`` the blob is first packed from that folder
@@ -322,19 +73,10 @@ async def upload_blob(
         raise ValueError("with images_dir the offsets are written beside the tar, as "
                          "<tar stem>_offsets.pkl: offsets_path must be None")
     ds = await api.dataset.resolve(dataset)
-    assert ds.team_id is not None or ds.project_id is not None
-    team_id = ds.team_id
-    if team_id is None:
-        proj = await api.project.get_info_by_id(ds.project_id)  # type: ignore[arg-type]
-        team_id = proj.team_id if proj else None
-    if team_id is None:
-        raise BlobflowError(f"cannot tell the team of dataset {ds.id}")
-    offsets = Path(offsets_path) if offsets_path else None
+    team_id = await _team_of(api, ds)
     part_images = api.config.blob_part_images
     members: list[str] | None = None  # listed once: the filter sees each file once
     if images_dir is not None and part_images is not None:
-        from blobflow.engine._parts import list_images, upload_blob_parts  # imports this
-
         members = await list_images(images_dir, Path(tar_path), filter_func)
         if len(members) > part_images:
             async for infos in upload_blob_parts(
@@ -346,20 +88,19 @@ async def upload_blob(
             ):  # fmt: skip
                 yield infos
             return
+    sending: Awaitable[BlobUpload]
     if images_dir is not None:
-        from blobflow.engine._pack_upload import pack_and_upload_blob_files  # imports this
-
         sending = pack_and_upload_blob_files(
             api, team_id, images_dir, tar_path, team_dir=team_dir, progress_cb=bytes_progress_cb,
             members=members, filter_func=filter_func if members is None else None,
         )  # fmt: skip
     else:
         sending = upload_blob_files(
-            api, team_id, tar_path, offsets, team_dir=team_dir, progress_cb=bytes_progress_cb
+            api, team_id, tar_path, offsets_path, team_dir=team_dir, progress_cb=bytes_progress_cb
         )
-    files = await _while_checked(sending, checked() if checked is not None else None)
+    files = await while_checked(sending, checked() if checked is not None else None)
     assert files.blob.id is not None
-    local_offsets = offsets or Path(tar_path).with_name(Path(tar_path).stem + "_offsets.pkl")
+    local_offsets = Path(offsets_path) if offsets_path else offsets_pkl_path(tar_path)
     async for infos in register_offsets(
         api, ds, files.blob.id, local_offsets,
         metas=metas, conflict_resolution=conflict_resolution,

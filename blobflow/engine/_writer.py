@@ -15,11 +15,11 @@ import sys
 from collections.abc import Mapping
 from typing import Protocol
 
+from blobflow import _write_child
 from blobflow._config import TransferConfig
 from blobflow._errors import BlobflowError
-from blobflow.engine import _write_child
-from blobflow.engine._files import safe_member_name
-from blobflow.engine._write_child import FRAME_HEAD, write_files_in
+from blobflow._files import safe_member_name
+from blobflow._write_child import FRAME_HEAD, write_files_in
 
 __all__ = ["FileWriter", "ProcessFileWriter", "ThreadFileWriter", "open_file_writer"]
 

@@ -14,45 +14,60 @@ if TYPE_CHECKING:
         download_fast,
         download_fast_async,
     )
-    from blobflow.project._errors import DuplicateNameError, ProjectError
+    from blobflow.project._errors import (
+        DuplicateNameError,
+        ProjectError,
+    )
+    from blobflow.project._folder import (
+        is_project_folder,
+        project_from_folder,
+    )
     from blobflow.project._local import (
-        BLOB_DIR_NAME,
-        OFFSETS_PKL_SUFFIX,
         SUPPORTED_IMG_EXTS,
-        TF_BLOB_DIR,
         Dataset,
         OpenMode,
         Project,
         empty_annotation,
         find_project_dir,
+        read_json,
     )
-    from blobflow.project._quick_import import QuickImportResult, quick_import, quick_import_async
-    from blobflow.project._readme import create_blob_readme
-    from blobflow.project._upload import UploadResult, upload_project, upload_project_async
+    from blobflow.project._quick_import import (
+        QuickImportResult,
+        quick_import,
+        quick_import_async,
+    )
+    from blobflow.project._readme import (
+        create_blob_readme,
+    )
+    from blobflow.project._upload import (
+        UploadResult,
+        upload_project,
+        upload_project_async,
+    )
 
 __all__ = [
-    "BLOB_DIR_NAME",
-    "OFFSETS_PKL_SUFFIX",
     "SUPPORTED_IMG_EXTS",
-    "TF_BLOB_DIR",
+    "create_blob_readme",
     "Dataset",
     "DiskFullError",
-    "DownloadResult",
-    "DuplicateNameError",
-    "OpenMode",
-    "Project",
-    "ProjectError",
-    "UploadResult",
-    "create_blob_readme",
     "download_fast",
     "download_fast_async",
+    "DownloadResult",
+    "DuplicateNameError",
     "empty_annotation",
     "find_project_dir",
-    "QuickImportResult",
+    "is_project_folder",
+    "OpenMode",
+    "Project",
+    "project_from_folder",
+    "ProjectError",
     "quick_import",
     "quick_import_async",
+    "QuickImportResult",
+    "read_json",
     "upload_project",
     "upload_project_async",
+    "UploadResult",
 ]
 
 if not TYPE_CHECKING:  # each name's module is imported when the name is first read
@@ -69,23 +84,27 @@ if not TYPE_CHECKING:  # each name's module is imported when the name is first r
                 "DuplicateNameError",
                 "ProjectError",
             ),
+            "blobflow.project._folder": (
+                "is_project_folder",
+                "project_from_folder",
+            ),
             "blobflow.project._local": (
-                "BLOB_DIR_NAME",
-                "OFFSETS_PKL_SUFFIX",
                 "SUPPORTED_IMG_EXTS",
-                "TF_BLOB_DIR",
                 "Dataset",
                 "OpenMode",
                 "Project",
                 "empty_annotation",
                 "find_project_dir",
+                "read_json",
             ),
             "blobflow.project._quick_import": (
                 "QuickImportResult",
                 "quick_import",
                 "quick_import_async",
             ),
-            "blobflow.project._readme": ("create_blob_readme",),
+            "blobflow.project._readme": (
+                "create_blob_readme",
+            ),
             "blobflow.project._upload": (
                 "UploadResult",
                 "upload_project",

@@ -24,15 +24,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from blobflow._files import batched, extract_ranges, write_file_atomic
 from blobflow._gc import gc_paused
+from blobflow._hash import file_sha256_b64
 from blobflow._portal import blocking
-from blobflow.api import ImageInfo, portal_of
-from blobflow.api._file import file_sha256_b64
-from blobflow.api._progress import Progress
-from blobflow.blob import OFFSETS_PKL_BATCH_SIZE, OFFSETS_PKL_SUFFIX, BlobImageInfo
-from blobflow.blob._pickle import write_streams
-from blobflow.engine._files import batched, extract_ranges, write_file_atomic
-from blobflow.engine._writer import FileWriter, open_file_writer
+from blobflow.api import ImageInfo, Progress, portal_of
+from blobflow.blob import (
+    BLOB_DIR_NAME,
+    OFFSETS_PKL_BATCH_SIZE,
+    OFFSETS_PKL_SUFFIX,
+    BlobImageInfo,
+    blob_tar_path,
+    write_streams,
+)
+from blobflow.engine import FileWriter, open_file_writer
 from blobflow.project._errors import ProjectError
 from blobflow.project._local import Dataset, OpenMode, Project, json_bytes
 from blobflow.project._progress import bar
@@ -44,8 +49,6 @@ if TYPE_CHECKING:
 __all__ = ["DiskFullError", "DownloadResult", "download_fast", "download_fast_async"]
 
 STATE_FILE = ".blobflow-download.json"  # a top-level file: the SDK never reads it as a dataset
-_ANN_CHUNK = 2000  # annotations fetched and written per step
-_PAGES_IN_FLIGHT = 4  # listed pages whose annotations/images are being fetched at once
 
 
 class DiskFullError(ProjectError):
@@ -114,7 +117,7 @@ def _verified(dest: Path, state: dict[str, Any], blob_id: int) -> bool:
     match the recorded sha256 (no network needed either way).
     """
     rec = state["blobs"].get(str(blob_id))
-    path = dest / "blob" / f"{blob_id}.tar"
+    path = blob_tar_path(dest / BLOB_DIR_NAME, blob_id)
     if not isinstance(rec, dict):
         return False
     try:
@@ -193,9 +196,10 @@ class _Blobs:
             return
         if self._show:
             await self._grow_bar(blob_id)
-        await asyncio.to_thread((self._dest / "blob").mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread((self._dest / BLOB_DIR_NAME).mkdir, parents=True, exist_ok=True)
+        tar = blob_tar_path(self._dest / BLOB_DIR_NAME, blob_id)
         got = await self._api.image.download_blob_file(
-            self._project_id, download_id, self._dest / "blob" / f"{blob_id}.tar", self._progress
+            self._project_id, download_id, tar, self._progress
         )
         assert not isinstance(got, bytes)
         mtime = (await asyncio.to_thread(os.stat, got.path)).st_mtime_ns
@@ -269,7 +273,7 @@ async def _extract(api: Api, ds: Dataset, dest: Path, spool: _OffsetsSpool) -> i
 
     An offsets file too would list each name twice, and the SDK rejects such a dataset.
     """
-    tar = dest / "blob" / f"{spool.blob_id}.tar"
+    tar = blob_tar_path(dest / BLOB_DIR_NAME, spool.blob_id)
     batches = await asyncio.to_thread(BlobImageInfo.load_from_pickle_generator, spool.path)
     extracted = 0
     while (batch := await asyncio.to_thread(next, batches, None)) is not None:
@@ -300,7 +304,7 @@ async def _download_anns(
     """Fetch annotations chunk by chunk; a chunk is written while the next one is fetched."""
     writing: asyncio.Future[None] | None = None
     try:
-        for chunk in batched(infos, _ANN_CHUNK):
+        for chunk in batched(infos, api.config.annotation_download_chunk):
             ids = [i.id for i in chunk if i.id is not None]
             got = await api.annotation.download_batch(ds_id, ids)
             if writing is not None:
@@ -424,7 +428,7 @@ async def _download_dataset(
                 keep.update(i.name for i in page if i.name is not None)
             result.images += len(page)
             result.blob_images += len(page) - len(regular)
-            if len(pending) >= _PAGES_IN_FLIGHT:
+            if len(pending) >= api.config.pages_in_flight:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
                     task.result()

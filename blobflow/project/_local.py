@@ -30,26 +30,26 @@ import numpy as np
 import numpy.typing as npt
 
 from blobflow import _json
+from blobflow._files import safe_member_name, write_named_files
 from blobflow._media import SUPPORTED_IMG_EXTS, is_image_name
-from blobflow.blob import OFFSETS_PKL_SUFFIX, BlobImageInfo, BlobReader
-from blobflow.engine._files import safe_member_name, write_files_in
+from blobflow.blob import (
+    BLOB_DIR_NAME,
+    OFFSETS_PKL_SUFFIX,
+    BlobImageInfo,
+    BlobReader,
+    blob_tar_path,
+)
 from blobflow.project._errors import DuplicateNameError, ProjectError
 
 __all__ = [
-    "BLOB_DIR_NAME",
-    "OFFSETS_PKL_SUFFIX",
     "SUPPORTED_IMG_EXTS",
-    "TF_BLOB_DIR",
     "Dataset",
     "OpenMode",
     "Project",
     "empty_annotation",
     "find_project_dir",
-    "write_files",
 ]
 
-BLOB_DIR_NAME = "blob"
-TF_BLOB_DIR = "blob-files"  # Team Files folder the SDK uploads project blobs to
 _DATASETS_DIR = "datasets"
 # Folder names that are parts of a dataset, never datasets themselves (as in the SDK).
 _RESERVED_DIRS = frozenset({"img", "ann", "img_info", "seg", "meta", _DATASETS_DIR, BLOB_DIR_NAME})
@@ -64,12 +64,6 @@ class OpenMode(enum.Enum):
     UPDATE = 3  # open an existing project for writing, or create it (re-runs, resumed downloads)
 
 
-def write_files(directory: Path, files: Mapping[str, bytes]) -> None:
-    """Write many small files into one folder (temp name + rename each), in one sync call.
-
-    Async callers run a whole batch in one executor call instead of one open per image.
-    """
-    write_files_in(directory, ((safe_member_name(n), data) for n, data in files.items()))
 
 
 def json_bytes(obj: Any, *, indent: int | None = None) -> bytes:
@@ -230,7 +224,7 @@ class Dataset:
         return [self._directory / f"{stem}{OFFSETS_PKL_SUFFIX}" for stem in self._blob_stems]
 
     def blob_tar_path(self, stem: str) -> Path:
-        return self._project_dir / BLOB_DIR_NAME / f"{stem}.tar"
+        return blob_tar_path(self._project_dir / BLOB_DIR_NAME, stem)
 
     # --- reading --------------------------------------------------------------------------
     def _read(self) -> None:
@@ -419,16 +413,16 @@ class Dataset:
 
     def write_anns(self, anns: Mapping[str, Mapping[str, Any]]) -> None:
         """Write many annotations in one call (``ann/<name>.json``)."""
-        write_files(self.ann_dir, {f"{n}.json": json_bytes(a) for n, a in anns.items()})
+        write_named_files(self.ann_dir, {f"{n}.json": json_bytes(a) for n, a in anns.items()})
         for name in anns:
             self._register_ann(name)
 
     def write_image_infos(self, infos: Mapping[str, Mapping[str, Any]]) -> None:
-        write_files(self.img_info_dir, {f"{n}.json": json_bytes(i) for n, i in infos.items()})
+        write_named_files(self.img_info_dir, {f"{n}.json": json_bytes(i) for n, i in infos.items()})
 
     def write_images(self, images: Mapping[str, bytes]) -> None:
         """Write many regular images into ``img/`` in one call."""
-        write_files(self.img_dir, images)
+        write_named_files(self.img_dir, images)
         for name in images:
             if name not in self._img_set and is_image_name(name):
                 self._img_set.add(name)
@@ -575,7 +569,7 @@ class Project:
     # --- writing --------------------------------------------------------------------------
     def set_meta(self, meta: Mapping[str, Any]) -> None:
         self._meta = dict(meta)
-        write_files(self._directory, {_META_JSON: json_bytes(self._meta, indent=4)})
+        write_named_files(self._directory, {_META_JSON: json_bytes(self._meta, indent=4)})
 
     def create_dataset(self, name: str, parent: str | Dataset | None = None) -> Dataset:
         """Create (or reopen) dataset ``name``, nested as ``<parent>/datasets/<name>``."""

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from tqdm import tqdm
 
-from blobflow._loop import run
-
-__all__ = ["bar", "run_sync"]
+__all__ = ["bar"]
 
 T = TypeVar("T")
 
@@ -47,14 +43,3 @@ def bar(desc: str, total: int | None, *, enabled: bool, unit: str = "it") -> Any
         leave=False,
         dynamic_ncols=True,
     )
-
-
-def run_sync(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a flow from synchronous code (scripts); refuses inside a running event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        raise RuntimeError("inside an event loop: await the *_async flow instead")
-    return run(factory())

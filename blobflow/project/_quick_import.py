@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from blobflow._files import read_files
 from blobflow._gc import gc_paused
 from blobflow._hooks import provide
 from blobflow._media import FileSelection, Skipped
 from blobflow._portal import blocking
 from blobflow.api import DatasetInfo, ImageInfo, portal_of
-from blobflow.blob import OFFSETS_PKL_SUFFIX, BlobImageInfo
-from blobflow.engine._files import read_files
-from blobflow.engine._upload import upload_blob
+from blobflow.blob import BlobImageInfo, offsets_pkl_path
+from blobflow.engine import upload_blob
 from blobflow.project._check import check_annotations, folder_annotations
 from blobflow.project._errors import ProjectError, first_problem
 from blobflow.project._local import parse_annotation
@@ -208,7 +208,7 @@ async def quick_import_async(
     image is registered (a ProjectError names the first one missing and how many others).
     """
     tar = Path(blob_path)
-    pkl = Path(offsets_path) if offsets_path else tar.with_name(tar.stem + OFFSETS_PKL_SUFFIX)
+    pkl = Path(offsets_path) if offsets_path else offsets_pkl_path(tar)
     if images_dir is not None:
         if offsets_path is not None:
             raise ProjectError("with images_dir the offsets are written beside the blob")

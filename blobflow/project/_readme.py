@@ -13,7 +13,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from blobflow.project._local import Dataset, Project, write_files
+from blobflow._files import write_named_files
+from blobflow.project._local import Dataset, Project
 
 __all__ = ["create_blob_readme"]
 
@@ -128,5 +129,5 @@ def create_blob_readme(
         "`dataset.get_blob_img_bytes(name)`.",
         "",
     ]
-    write_files(project.directory, {"README.md": "\n".join(parts).encode("utf-8")})
+    write_named_files(project.directory, {"README.md": "\n".join(parts).encode("utf-8")})
     return project.directory / "README.md"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import posixpath
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -22,25 +21,18 @@ from typing import TYPE_CHECKING, Any
 
 from blobflow._errors import BlobFormatError
 from blobflow._gc import gc_paused
+from blobflow._hash import file_sha256_b64
 from blobflow._media import Skipped, is_image_name
 from blobflow._portal import blocking
-from blobflow.api import FileInfo, ImageInfo, portal_of
-from blobflow.api._file import file_sha256_b64
-from blobflow.api._progress import Progress
-from blobflow.blob import OFFSETS_PKL_SUFFIX, BlobImageInfo, save_blob_offsets_pkl
+from blobflow.api import FileInfo, ImageInfo, Progress, portal_of
+from blobflow.blob import BlobImageInfo, offsets_pkl_path, save_blob_offsets_pkl, team_files_blob_path
 from blobflow.project._check import check_annotations
 from blobflow.project._errors import ProjectError, first_problem
-from blobflow.project._local import (
-    TF_BLOB_DIR,
-    Dataset,
-    Project,
-    find_project_dir,
-)
+from blobflow.project._local import Dataset, Project, find_project_dir
 from blobflow.project._progress import bar
 
 if TYPE_CHECKING:
-    from blobflow.api import Api, DatasetInfo
-    from blobflow.api._image import ConflictResolution
+    from blobflow.api import Api, ConflictResolution, DatasetInfo
 
 __all__ = ["UploadResult", "upload_project", "upload_project_async"]
 
@@ -78,7 +70,7 @@ def _check_blobs(project: Project, problems: list[str]) -> dict[str, int]:
         for stem, entries in ds.blob_items().items():
             if not entries:
                 continue
-            pkl = ds.directory / f"{stem}{OFFSETS_PKL_SUFFIX}"
+            pkl = offsets_pkl_path(ds.directory / f"{stem}.tar")
             tar = ds.blob_tar_path(stem)
             if stem not in sizes:
                 try:
@@ -147,14 +139,14 @@ async def _upload_blobs(
         return existing if existing.hash == local else None
 
     async def tar(path: Path, size: int) -> FileInfo:
-        dst = posixpath.join(f"/{TF_BLOB_DIR}", path.name)
+        dst = team_files_blob_path(path.name)
         if await api.file.get_info_by_path(team_id, dst) is not None:
             if (found := await same(dst, path)) is not None:
                 progress.advance(size)
                 return found
             local = await asyncio.to_thread(file_sha256_b64, path)
             tag = local[:8].replace("/", "_").replace("+", "-")
-            dst = posixpath.join(f"/{TF_BLOB_DIR}", f"{path.stem}_{tag}.tar")
+            dst = team_files_blob_path(f"{path.stem}_{tag}.tar")
             if (found := await same(dst, path)) is not None:
                 progress.advance(size)
                 return found
@@ -169,7 +161,7 @@ async def _upload_blobs(
 
     try:
         infos = await api.gather_limited(
-            (one(p, s) for p, s in zip(paths, sizes, strict=True)), "download"
+            (one(p, s) for p, s in zip(paths, sizes, strict=True)), "upload"
         )
     finally:
         pbar.close()
@@ -227,7 +219,7 @@ def _metas(ds: Dataset, names: list[str]) -> dict[str, dict[str, Any]]:
 
 def _dedup_pickle(ds: Dataset, stem: str, infos: list[BlobImageInfo], tmp_dir: Path) -> Path:
     """The dataset's offsets for ``stem`` without the SDK's appended repeats."""
-    path = tmp_dir / f"{ds.name.replace('/', '__')}__{stem}_offsets.pkl"
+    path = offsets_pkl_path(f"{ds.name.replace('/', '__')}__{stem}.tar", tmp_dir)
     BlobImageInfo.dump_to_pickle(infos, str(path))
     return path
 
@@ -268,7 +260,7 @@ async def _upload_dataset(
             pkl = (
                 await asyncio.to_thread(_dedup_pickle, ds, stem, entries, tmp_dir)
                 if ds.has_repeats(stem)
-                else ds.directory / f"{stem}_offsets.pkl"
+                else offsets_pkl_path(f"{stem}.tar", ds.directory)
             )
             blob = blobs[stem]
             assert blob.id is not None

@@ -17,10 +17,10 @@ if TYPE_CHECKING:
     from blobflow.server._context import ServerConfig
     from blobflow.server._embedded import ServerHandle
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_serve_arguments", "run_serve"]
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (0 = any free port)")
     parser.add_argument(
@@ -155,7 +155,7 @@ def _sweep_interval(args: argparse.Namespace) -> float:
     return interval
 
 
-def run(args: argparse.Namespace) -> int:
+def run_serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from blobflow._loop import run as run_loop

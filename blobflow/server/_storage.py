@@ -32,6 +32,7 @@ from typing import IO, Any, TypeVar
 from aiohttp import web
 
 from blobflow._errors import BlobflowError
+from blobflow._hash import b64_sha256
 from blobflow.server._errors import RequestTooLarge
 from blobflow.server._http import RateShaper, send_file
 
@@ -39,11 +40,6 @@ __all__ = ["BlobStore", "Upload", "LocalStorage", "TempWriter", "b64_sha256"]
 
 T = TypeVar("T")
 _FLUSH_BYTES = 4 << 20
-
-
-def b64_sha256(data: bytes) -> str:
-    """The API's hash convention: base64 of the raw sha256 digest."""
-    return base64.standard_b64encode(hashlib.sha256(data).digest()).decode()
 
 
 class Upload(ABC):

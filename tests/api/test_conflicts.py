@@ -15,7 +15,7 @@ import pytest
 from blobflow.api import Api, ApiError, ConflictError
 from blobflow.api._errors import error_from_response
 from blobflow.api._image import offset_items
-from blobflow.api._transport import DownloadResult, UploadSource
+from blobflow.api._transport import DownloadedFile, UploadSource
 
 
 class FakeImages:
@@ -97,7 +97,7 @@ class FakeImages:
 
     async def download(
         self, method: str, body: Any, dest: str | os.PathLike[str], **kw: Any
-    ) -> DownloadResult:
+    ) -> DownloadedFile:
         raise AssertionError(method)
 
     async def aclose(self) -> None:

@@ -171,9 +171,9 @@ def test_missing_folder_and_duplicates_are_one_line(live: Any, tmp_path: Path, c
 def test_folder_annotations_are_streamed_and_bad_ones_named(
     live: Any, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from blobflow.project import _cli
+    from blobflow.project import _folder
 
-    monkeypatch.setattr(_cli, "_ANN_STEP", 3)  # 7 annotations: written in steps of 3, 3, 1
+    monkeypatch.setattr(_folder, "_ANN_STEP", 3)  # 7 annotations: written in steps of 3, 3, 1
     make_image_folder(tmp_path / "many", 9, "m")
     (tmp_path / "many" / "ann").mkdir()
     for i in range(7):

@@ -9,18 +9,17 @@ from typing import Any
 
 import pytest
 
-from blobflow import BlobflowError
+from blobflow import BlobflowError, _write_child
+from blobflow._files import _READ_CHUNK, write_file_atomic, write_files_in
 from blobflow.api import ImageInfo, Progress
+from blobflow.api._register import _ordered
 from blobflow.engine import (
-    _write_child,
     extract_ranges,
     install_uvloop,
     read_files,
     run,
     write_files,
 )
-from blobflow.engine._files import _READ_CHUNK, write_file_atomic, write_files_in
-from blobflow.engine._upload import _ordered
 
 
 async def test_write_and_read_files_batched(

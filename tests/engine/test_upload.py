@@ -11,9 +11,9 @@ import pytest
 from engine_helpers import FAST, Blob, Faults
 
 from blobflow._errors import BlobflowError
-from blobflow.api import Api, DatasetInfo, ImageInfo, ProjectInfo
+from blobflow.api import Api, DatasetInfo, ImageInfo, ProjectInfo, register_offsets
 from blobflow.blob import BlobImageInfo
-from blobflow.engine import register_offsets, upload_blob
+from blobflow.engine import upload_blob
 
 
 def write_pkl(blob: Blob) -> Path:
@@ -198,11 +198,9 @@ async def test_annotations_are_loaded_a_chunk_at_a_time(
     blob_factory: Callable[..., Blob],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A registered batch's annotations are read ANN_CHUNK at a time (bounded memory), and every
-    image still gets its own."""
-    import blobflow.engine._upload as upload_module
-
-    monkeypatch.setattr(upload_module, "ANN_CHUNK", 7)
+    """A registered batch's annotations are read ``annotation_upload_chunk`` at a time (bounded
+    memory), and every image still gets its own."""
+    monkeypatch.setattr(api, "config", api.config.with_(annotation_upload_chunk=7))
     _, ds = dataset
     blob = blob_factory("c", 30)
     await make_pkl(blob)
@@ -225,9 +223,7 @@ async def test_annotations_load_while_their_batch_registers(
 ) -> None:
     """The first chunk is read before the server answers ``images.bulk.add``, and each next
     chunk before the one before has been sent."""
-    import blobflow.engine._upload as upload_module
-
-    monkeypatch.setattr(upload_module, "ANN_CHUNK", 10)
+    monkeypatch.setattr(api, "config", api.config.with_(annotation_upload_chunk=10))
     _, ds = dataset
     blob = blob_factory("p", 25)
     await make_pkl(blob)
@@ -275,9 +271,7 @@ async def test_a_failing_annotation_load_is_raised_and_never_left_running(
     blob_factory: Callable[..., Blob],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import blobflow.engine._upload as upload_module
-
-    monkeypatch.setattr(upload_module, "ANN_CHUNK", 2)
+    monkeypatch.setattr(api, "config", api.config.with_(annotation_upload_chunk=2))
     _, ds = dataset
     blob = blob_factory("f", 6)
     await make_pkl(blob)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from blobflow import BlobflowError, TransferConfig
-from blobflow.engine._write_child import FRAME_HEAD, serve
+from blobflow._write_child import FRAME_HEAD, serve
 from blobflow.engine._writer import (
     FileWriter,
     ProcessFileWriter,

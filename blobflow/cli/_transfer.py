@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from blobflow._errors import BlobflowError
-from blobflow.project._errors import ProjectError
+from blobflow.project import ProjectError
 
 # What the commands run (asyncio, the client, tqdm) is imported when they run: building the
 # parser, for ``blobflow --help`` or any other sub-command, needs none of it.
@@ -43,14 +43,14 @@ def _connection_args(parser: argparse.ArgumentParser) -> None:
 
 def _credentials(args: argparse.Namespace) -> tuple[str, str]:
     """--server/--token, else the environment, else ``./.env`` then ``~/supervisely.env``."""
-    from blobflow.api._api import _read_env_file
+    from blobflow.api import read_env_file
 
     values = {k: os.environ[k] for k in ("SERVER_ADDRESS", "API_TOKEN") if os.environ.get(k)}
     for env_file in _ENV_FILES:
         path = env_file.expanduser()
         if len(values) == 2 or not path.is_file():
             continue
-        for key, value in _read_env_file(path).items():
+        for key, value in read_env_file(path).items():
             if key in ("SERVER_ADDRESS", "API_TOKEN") and value:
                 values.setdefault(key, value)
     server = args.server or values.get("SERVER_ADDRESS")
@@ -68,7 +68,7 @@ class _Unreachable(BlobflowError):
 
 async def _preflight(server: str, token: str) -> None:
     """One quick ``users.me`` with few retries: a wrong token or a dead server fails fast."""
-    from blobflow.api import Api, ApiError, TransferConfig
+    from blobflow.api import ApiError, TransferConfig
 
     cfg = TransferConfig(retry_attempts=2, retry_max_total_backoff=1.0, sock_connect_timeout=10)
     async with Api(server, token, cfg) as api:
@@ -84,9 +84,9 @@ async def _preflight(server: str, token: str) -> None:
 
 def _run(args: argparse.Namespace, work: Callable[[Api], Awaitable[dict[str, Any]]]) -> int:
     """Connect, run ``work``, print its summary; map failures to one line and an exit code."""
+    from blobflow._loop import run_sync
     from blobflow.api import Api, AuthError
-    from blobflow.project._download import DiskFullError
-    from blobflow.project._progress import run_sync
+    from blobflow.project import DiskFullError
 
     server, token = _credentials(args)
 
@@ -136,120 +136,13 @@ def _fail(args: argparse.Namespace, exc: BaseException, code: int, line: str) ->
 
 
 # --- upload -----------------------------------------------------------------------------
-def _is_project(src: Path) -> bool:
-    return (src / "meta.json").is_file() or any(src.rglob("meta.json"))
-
-
-class _MetaFromAnns:
-    """The classes and tags that plain annotation files use, so the server accepts them;
-    fed one annotation at a time (a folder's annotations are never all in memory)."""
-
-    _PALETTE = ("#E6194B", "#3CB44B", "#FFE119", "#4363D8", "#F58231", "#911EB4", "#46F0F0")
-
-    def __init__(self) -> None:
-        self.classes: dict[str, str] = {}
-        self.tags: set[str] = set()
-
-    def add(self, ann: dict[str, Any], path: Path) -> None:
-        for obj in _json_list(ann, "objects", path):
-            title = obj.get("classTitle")
-            if isinstance(title, str):
-                self.classes.setdefault(title, obj.get("geometryType") or "any")
-            self._add_tags(obj, path)
-        self._add_tags(ann, path)
-
-    def _add_tags(self, holder: dict[str, Any], path: Path) -> None:
-        self.tags.update(
-            t["name"] for t in _json_list(holder, "tags", path) if isinstance(t.get("name"), str)
-        )
-
-    def meta(self) -> dict[str, Any]:
-        palette = self._PALETTE
-        return {
-            "classes": [
-                {"title": t, "shape": s, "color": palette[i % len(palette)]}
-                for i, (t, s) in enumerate(sorted(self.classes.items()))
-            ],
-            "tags": [
-                {"name": n, "value_type": "none", "color": "#0F7B8A"} for n in sorted(self.tags)
-            ],
-        }
-
-
-def _json_list(holder: dict[str, Any], key: str, path: Path) -> list[dict[str, Any]]:
-    items = holder.get(key) or []
-    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-        raise ProjectError(f"{path}: {key!r} must be a list of JSON objects")
-    return items
-
-
-#: annotation files parsed and written per step when packing a plain folder
-_ANN_STEP = 1000
-
-
-def _pack_folder(src: Path, work: Path, select: FileSelection) -> Path:
-    """A plain image folder -> a temporary project: one blob, its offsets, annotations found
-    in ``<src>/ann/<name>.json`` or beside the images as ``<name>.json``.
-
-    Annotations are read, checked and written 1,000 at a time; the project's meta is built
-    from the classes and tags they use.
-    """
-    from blobflow._errors import BlobFormatError
-    from blobflow.blob import archive_directory
-    from blobflow.project._local import OpenMode, Project, read_annotation
-
-    project = Project(work / src.resolve().name, OpenMode.CREATE)
-    tar = work / f"{src.resolve().name}.tar"
-
-    def wanted(path: str) -> bool:
-        # annotation files (ann/*, *.json) are read below, not skipped
-        if path.endswith(".json") or "ann" in Path(path).parts[:-1]:
-            return False
-        return select(path)
-
-    try:
-        infos = archive_directory(src, tar, filter_func=wanted)
-    except BlobFormatError:
-        if select.kept:
-            raise
-        raise ProjectError(select.nothing_selected(src)) from None
-    project.add_blob_file(tar, move=True)
-    ds = project.create_dataset("ds0")
-    ds.add_blob_offsets(tar.name, infos)
-    names = {i.name for i in infos}
-    del infos
-    meta = _MetaFromAnns()
-    seen: set[str] = set()
-    step: dict[str, Any] = {}
-    for candidate in src.rglob("*.json"):  # a generator: the folder is never listed whole
-        name = candidate.name[: -len(".json")]
-        if name not in names:  # no image of that name: not an annotation, and not an image
-            select.skipped.add(str(candidate.relative_to(src)))
-            continue
-        if name in seen:
-            continue
-        ann = read_annotation(candidate)
-        meta.add(ann, candidate)
-        seen.add(name)
-        step[name] = ann
-        if len(step) >= _ANN_STEP:
-            ds.write_anns(step)
-            step = {}
-    if step:
-        ds.write_anns(step)
-    if seen:
-        project.set_meta(meta.meta())
-    project.close()
-    return project.directory
-
-
 def _cmd_upload(args: argparse.Namespace) -> int:
     import asyncio
     import shutil
     import tempfile
 
     from blobflow._media import Skipped, selection_from_args
-    from blobflow.project._upload import upload_project_async
+    from blobflow.project import is_project_folder, project_from_folder, upload_project_async
 
     select = selection_from_args(args)
     src = Path(args.src)
@@ -261,9 +154,9 @@ def _cmd_upload(args: argparse.Namespace) -> int:
         tmp: str | None = None
         try:
             root = src
-            if not await asyncio.to_thread(_is_project, src):
+            if not await asyncio.to_thread(is_project_folder, src):
                 tmp = await asyncio.to_thread(tempfile.mkdtemp, prefix="blobflow-pack-")
-                root = await asyncio.to_thread(_pack_folder, src, Path(tmp), select)
+                root = await asyncio.to_thread(project_from_folder, src, tmp, select)
             res = await upload_project_async(
                 root, api, args.workspace, name,
                 project_id=args.project_id, progress=_bars(args),
@@ -293,7 +186,7 @@ def _cmd_upload(args: argparse.Namespace) -> int:
 
 # --- download ---------------------------------------------------------------------------
 def _cmd_download(args: argparse.Namespace) -> int:
-    from blobflow.project._download import download_fast_async
+    from blobflow.project import download_fast_async
 
     async def work(api: Api) -> dict[str, Any]:
         res = await download_fast_async(
@@ -324,9 +217,8 @@ def _cmd_import_blob(args: argparse.Namespace) -> int:
     import tempfile
 
     from blobflow._media import Skipped, selection_from_args
-    from blobflow.blob import OFFSETS_PKL_SUFFIX, save_blob_offsets_pkl
-    from blobflow.project._local import read_json
-    from blobflow.project._quick_import import quick_import_async
+    from blobflow.blob import offsets_pkl_path, save_blob_offsets_pkl
+    from blobflow.project import quick_import_async, read_json
 
     tar = Path(args.tar)
     if args.images is not None:
@@ -347,7 +239,7 @@ def _cmd_import_blob(args: argparse.Namespace) -> int:
         tmp: str | None = None
         try:
             offsets = Path(args.offsets) if args.offsets else None
-            beside = tar.with_name(tar.stem + OFFSETS_PKL_SUFFIX)
+            beside = offsets_pkl_path(tar)
             if args.images is None and offsets is None and not await asyncio.to_thread(
                 beside.is_file
             ):

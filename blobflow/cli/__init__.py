@@ -97,8 +97,7 @@ def _run_pack(args: argparse.Namespace) -> int:
 
 def _run_offsets(args: argparse.Namespace) -> int:
     from blobflow._media import selection_from_args
-    from blobflow.blob import save_blob_offsets_pkl
-    from blobflow.blob._offsets import offsets_pkl_path
+    from blobflow.blob import offsets_pkl_path, save_blob_offsets_pkl
 
     out_dir = args.out_dir or os.path.dirname(os.path.abspath(args.blob))
     existed = os.path.exists(offsets_pkl_path(args.blob, out_dir))
@@ -122,7 +121,7 @@ def _run_offsets(args: argparse.Namespace) -> int:
 
 
 def _run_ls(args: argparse.Namespace) -> int:
-    from blobflow.blob._offsets import scan_blob
+    from blobflow.blob import scan_blob
 
     infos = scan_blob(args.blob, skip_special=args.skip_special)
     if args.json:
@@ -197,13 +196,13 @@ def _add_blob_commands(sub: Any) -> None:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    from blobflow.server._main import run
+    from blobflow.server import run_serve
 
-    return run(args)
+    return run_serve(args)
 
 
 def _add_serve(sub: Any) -> None:
-    from blobflow.server._main import add_arguments
+    from blobflow.server import add_serve_arguments
 
     parser = sub.add_parser(
         "serve",
@@ -211,7 +210,7 @@ def _add_serve(sub: Any) -> None:
         description="Run the blobflow reference server until Ctrl-C or SIGTERM. On an empty "
         "data dir it creates a user, a team and a workspace and registers the token.",
     )
-    add_arguments(parser)
+    add_serve_arguments(parser)
     parser.set_defaults(handler=_run_serve)
 
 
@@ -219,7 +218,7 @@ def _add_serve(sub: Any) -> None:
 
 # --- transfer commands (upload, download, import-blob) -----------------------------------
 def _add_transfer(sub: Any) -> None:
-    from blobflow.project._cli import add_transfer_commands
+    from blobflow.cli._transfer import add_transfer_commands
 
     add_transfer_commands(sub)
 
@@ -238,7 +237,7 @@ def _parse_sizes(text: str) -> list[int]:
 
 
 def _parse_strategies(text: str) -> list[tuple[str, str]]:
-    from blobflow.bench._report import ORDER
+    from blobflow.bench import ORDER
 
     chosen = []
     for part in text.split(","):
@@ -273,9 +272,16 @@ def _bench_command(args: argparse.Namespace) -> str:
 def _bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from blobflow.bench import BenchOptions, format_sweep, format_table, run_bench, run_sweep
-    from blobflow.bench._report import ORDER, write_outputs
-    from blobflow.bench._run import HEADLINE
+    from blobflow.bench import (
+        HEADLINE,
+        ORDER,
+        BenchOptions,
+        format_sweep,
+        format_table,
+        run_bench,
+        run_sweep,
+        write_outputs,
+    )
 
     def log(msg: str) -> None:
         if not args.quiet:
@@ -413,7 +419,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = exc.in_terms(CLI_SWITCHES) if isinstance(exc, BlobflowError) else str(exc)
         print(f"blobflow: error: {message}", file=sys.stderr)
         return EXIT_ERROR
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -1,4 +1,8 @@
-"""Write a file under a temporary name and rename it into place only when complete."""
+"""Write a file under a temporary name and rename it into place only when complete.
+
+A ground module of its own (stdlib only, no asyncio): the blob format's writers use it, and
+``blobflow pack`` must start without loading the async machinery.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,10 @@ import os
 import secrets
 from collections.abc import Iterator
 
-__all__ = ["atomic_path", "remove_quietly"]
+__all__ = ["atomic_path"]
 
 
-def remove_quietly(path: str) -> None:
+def _remove_quietly(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.remove(path)
 
@@ -34,5 +38,5 @@ def atomic_path(final_path: str | os.PathLike[str], *, fsync: bool = False) -> I
                 os.fsync(f.fileno())
         os.replace(tmp, final)
     except BaseException:
-        remove_quietly(tmp)
+        _remove_quietly(tmp)
         raise

@@ -1,5 +1,6 @@
-"""Many small files in few executor calls: never one aiofiles open/write/close per 4 KB image.
+"""Ground file helpers shared by every layer: batched reads and writes, atomic writes, safe names.
 
+Many small files in few executor calls: never one aiofiles open/write/close per 4 KB image.
 Each call hands a whole batch to one worker thread; inside it, every file is written to a
 temporary name and renamed, so a crash never leaves a half-written file under its final name.
 """
@@ -10,22 +11,23 @@ import asyncio
 import functools
 import os
 import posixpath
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from pathlib import Path
 from typing import TypeVar
 
 from blobflow._errors import BlobflowError
-from blobflow.engine._write_child import write_file_atomic, write_files_in
+from blobflow._write_child import write_file_atomic, write_files_in
 
 __all__ = [
     "batched",
-    "write_files",
-    "read_files",
-    "write_file_atomic",
-    "write_files_in",
-    "safe_member_name",
     "extract_ranges",
+    "read_files",
+    "safe_member_name",
+    "write_file_atomic",
+    "write_files",
+    "write_files_in",
+    "write_named_files",
 ]
 
 T = TypeVar("T")
@@ -116,6 +118,15 @@ async def read_files(
         ):
             out.extend(datas)
     return out
+
+
+def write_named_files(folder: str | os.PathLike[str], files: Mapping[str, bytes]) -> None:
+    """Write many small files (plain name -> bytes) into ``folder`` (created), each atomically,
+    in one sync call; every name is checked with :func:`safe_member_name` first.
+
+    Async callers run a whole batch in one executor call instead of one open per image.
+    """
+    write_files_in(folder, [(safe_member_name(n), data) for n, data in files.items()])
 
 
 def safe_member_name(name: str) -> str:
