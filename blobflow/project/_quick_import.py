@@ -31,8 +31,7 @@ from blobflow.project._local import parse_annotation
 from blobflow.project._progress import bar
 
 if TYPE_CHECKING:
-    from blobflow.api import Api
-    from blobflow.api._image import ConflictResolution
+    from blobflow.api import Api, ConflictResolution
 
 __all__ = ["Annotations", "QuickImportResult", "quick_import", "quick_import_async"]
 
