@@ -10,7 +10,7 @@ import sys
 from typing import TYPE_CHECKING
 
 # The server itself (aiohttp, asyncio) is imported by ``run``: ``blobflow serve --help`` and
-# every other sub-command's parser only need ``add_arguments``.
+# every other sub-command's parser only need ``add_serve_arguments``.
 if TYPE_CHECKING:
     import asyncio
 
