@@ -22,9 +22,12 @@ if TYPE_CHECKING:
         upload_blob_files,
     )
     from blobflow.engine._download import (
+        DOWNLOAD_STATE_FILE,
+        BlobFetcher,
         DatasetDownload,
-        blob_path,
         download_dataset_blobs,
+        load_download_state,
+        save_download_state,
     )
     from blobflow.engine._pack_upload import (
         TarStream,
@@ -39,17 +42,20 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
-    "blob_path",
+    "DOWNLOAD_STATE_FILE",
+    "BlobFetcher",
     "BlobUpload",
     "DatasetDownload",
     "download_dataset_blobs",
     "extract_ranges",
     "FileWriter",
     "install_uvloop",
+    "load_download_state",
     "open_file_writer",
     "pack_and_upload_blob_files",
     "read_files",
     "run",
+    "save_download_state",
     "TarStream",
     "upload_blob",
     "upload_blob_files",
@@ -76,9 +82,12 @@ if not TYPE_CHECKING:  # each name's module is imported when the name is first r
                 "upload_blob_files",
             ),
             "blobflow.engine._download": (
+                "DOWNLOAD_STATE_FILE",
+                "BlobFetcher",
                 "DatasetDownload",
-                "blob_path",
                 "download_dataset_blobs",
+                "load_download_state",
+                "save_download_state",
             ),
             "blobflow.engine._pack_upload": (
                 "TarStream",

@@ -17,18 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import json
 import os
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from blobflow._files import batched, extract_ranges, write_file_atomic
+from blobflow._files import batched, extract_ranges
 from blobflow._gc import gc_paused
-from blobflow._hash import file_sha256_b64
 from blobflow._portal import blocking
-from blobflow.api import ImageInfo, Progress, portal_of
+from blobflow.api import ImageInfo, portal_of
 from blobflow.blob import (
     BLOB_DIR_NAME,
     OFFSETS_PKL_BATCH_SIZE,
@@ -37,7 +35,14 @@ from blobflow.blob import (
     blob_tar_path,
     write_streams,
 )
-from blobflow.engine import FileWriter, open_file_writer
+from blobflow.engine import (
+    DOWNLOAD_STATE_FILE,
+    BlobFetcher,
+    FileWriter,
+    load_download_state,
+    open_file_writer,
+    save_download_state,
+)
 from blobflow.project._errors import ProjectError
 from blobflow.project._local import Dataset, OpenMode, Project, json_bytes
 from blobflow.project._progress import bar
@@ -48,7 +53,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DiskFullError", "DownloadResult", "download_fast", "download_fast_async"]
 
-STATE_FILE = ".blobflow-download.json"  # a top-level file: the SDK never reads it as a dataset
 
 
 class DiskFullError(ProjectError):
@@ -71,18 +75,6 @@ class DownloadResult:
     datasets: dict[str, int] = field(default_factory=dict)  # full name -> dataset id
 
 
-def _load_state(dest: Path) -> dict[str, Any]:
-    try:
-        state = json.loads((dest / STATE_FILE).read_text())
-    except (FileNotFoundError, ValueError):
-        return {"blobs": {}}
-    return state if isinstance(state.get("blobs"), dict) else {"blobs": {}}
-
-
-def _save_state(dest: Path, state: dict[str, Any]) -> None:
-    write_file_atomic(dest / STATE_FILE, json.dumps(state, indent=1).encode())
-
-
 def _claim_dest(dest: Path, project_id: int, force: bool) -> None:
     """Refuse a folder that holds another project (nothing in it is touched), else record in
     its state file, before anything else is written, which project it holds.
@@ -91,11 +83,12 @@ def _claim_dest(dest: Path, project_id: int, force: bool) -> None:
     one (the SDK's download, a project made by hand) is another project too. A state file
     from before the project id was recorded counts as this project (re-runs keep working).
     """
-    state = _load_state(dest)
+    state_file = dest / DOWNLOAD_STATE_FILE
+    state = load_download_state(state_file)
     held = state.get("project_id")
     if not force:
-        where = f"{dest} holds project {held} (its {STATE_FILE})"
-        if held is None and (dest / "meta.json").is_file() and not (dest / STATE_FILE).exists():
+        where = f"{dest} holds project {held} (its {DOWNLOAD_STATE_FILE})"
+        if held is None and (dest / "meta.json").is_file() and not state_file.exists():
             where = f"{dest} holds a project that blobflow did not download (meta.json)"
         elif held is None or held == project_id:
             where = ""
@@ -107,28 +100,7 @@ def _claim_dest(dest: Path, project_id: int, force: bool) -> None:
             )
     state["project_id"] = project_id
     dest.mkdir(parents=True, exist_ok=True)
-    _save_state(dest, state)
-
-
-def _verified(dest: Path, state: dict[str, Any], blob_id: int) -> bool:
-    """Was this blob downloaded and verified before, and is it still the same file?
-
-    Size and mtime as recorded mean untouched; otherwise the file is hashed again and must
-    match the recorded sha256 (no network needed either way).
-    """
-    rec = state["blobs"].get(str(blob_id))
-    path = blob_tar_path(dest / BLOB_DIR_NAME, blob_id)
-    if not isinstance(rec, dict):
-        return False
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return False
-    if st.st_size != rec.get("size"):
-        return False
-    if st.st_mtime_ns == rec.get("mtime_ns"):
-        return True
-    return file_sha256_b64(path) == rec.get("sha256")
+    save_download_state(state_file, state)
 
 
 def _dataset_paths(infos: Sequence[DatasetInfo]) -> list[tuple[DatasetInfo, list[str]]]:
@@ -156,74 +128,18 @@ def _remove_partials(dest: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-class _Blobs:
-    """Blob fetches, started as pages name them; each blob once per download, verified."""
+def _bar_growth(api: Api, pbar: Any) -> Callable[[int], Awaitable[None]]:
+    """Blobs are found as pages arrive: the bytes bar's total grows with each one fetched."""
 
-    def __init__(
-        self, api: Api, project_id: int, dest: Path, result: DownloadResult, show: bool
-    ) -> None:
-        self._api, self._project_id, self._dest, self._result = api, project_id, dest, result
-        self._state: dict[str, Any] = {"blobs": {}}
-        self._tasks: dict[int, asyncio.Task[None]] = {}
-        self._show = show
-        self._bar = bar("Downloading blobs", None, enabled=show, unit="B")
-        self._progress = Progress(self._bar)
-        self._saving = asyncio.Lock()  # one writer of the state file at a time
-
-    async def open(self) -> None:
-        self._state = await asyncio.to_thread(_load_state, self._dest)
-
-    def want(self, blob_id: int, download_id: str) -> None:
-        if blob_id not in self._tasks:
-            self._tasks[blob_id] = asyncio.ensure_future(self._fetch(blob_id, download_id))
-
-    async def ready(self, blob_id: int) -> None:
-        """Wait until ``blob/<blob_id>.tar`` is on disk and verified."""
-        await asyncio.shield(self._tasks[blob_id])
-
-    async def _grow_bar(self, blob_id: int) -> None:
-        """Blobs are found as pages arrive: the bar's total grows with each one."""
+    async def grow(blob_id: int) -> None:
         try:  # the size only feeds the progress bar
-            size = (await self._api.file.get_info_by_id(blob_id)).sizeb or 0
+            size = (await api.file.get_info_by_id(blob_id)).sizeb or 0
         except Exception:
             return
-        self._bar.total = (self._bar.total or 0) + size
-        self._bar.refresh()
+        pbar.total = (pbar.total or 0) + size
+        pbar.refresh()
 
-    async def _fetch(self, blob_id: int, download_id: str) -> None:
-        if await asyncio.to_thread(_verified, self._dest, self._state, blob_id):
-            self._result.blobs_skipped += 1
-            return
-        if self._show:
-            await self._grow_bar(blob_id)
-        await asyncio.to_thread((self._dest / BLOB_DIR_NAME).mkdir, parents=True, exist_ok=True)
-        tar = blob_tar_path(self._dest / BLOB_DIR_NAME, blob_id)
-        got = await self._api.image.download_blob_file(
-            self._project_id, download_id, tar, self._progress
-        )
-        assert not isinstance(got, bytes)
-        mtime = (await asyncio.to_thread(os.stat, got.path)).st_mtime_ns
-        rec = {"size": got.size, "sha256": got.sha256_b64, "mtime_ns": mtime}
-        self._state["blobs"][str(blob_id)] = rec
-        self._result.blobs_downloaded += 1
-        self._result.blob_bytes += got.size
-        async with self._saving:  # recorded per blob, so an interrupted run keeps what it verified
-            await asyncio.to_thread(_save_state, self._dest, self._state)
-
-    async def close(self, *, failed: BaseException | None) -> None:
-        """Wait for every fetch. After another part failed, the fetches in flight still
-        finish (a re-run then skips those blobs), unless the failure is a cancellation."""
-        tasks = list(self._tasks.values())
-        try:
-            if failed is None:
-                await asyncio.gather(*tasks)
-                return
-            if not isinstance(failed, Exception):
-                for task in tasks:
-                    task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        finally:
-            self._bar.close()
+    return grow
 
 
 class _OffsetsSpool:
@@ -396,7 +312,7 @@ class _Options:
 
 
 async def _download_dataset(
-    api: Api, ds: Dataset, info: DatasetInfo, blobs: _Blobs, dest: Path, opts: _Options,
+    api: Api, ds: Dataset, info: DatasetInfo, blobs: BlobFetcher, dest: Path, opts: _Options,
     result: DownloadResult, writer: FileWriter,
 ) -> None:  # fmt: skip
     """One dataset, page by page: blob offsets spooled, annotations and images written."""
@@ -493,6 +409,27 @@ async def download_fast_async(
         ) from exc
 
 
+async def _download_datasets(
+    api: Api, project: Project, tree: list[tuple[DatasetInfo, list[str]]], blobs: BlobFetcher,
+    dest: Path, opts: _Options, result: DownloadResult,
+) -> None:  # fmt: skip
+    """Every dataset, parents first, through one file writer (a child process or a thread)."""
+    writer = await open_file_writer(api.config)
+    try:
+        local: dict[str, Dataset] = {}
+        for info, chain in tree:
+            assert info.id is not None
+            parent = local.get("/".join(chain[:-1])) if len(chain) > 1 else None
+            ds = await asyncio.to_thread(project.create_dataset, chain[-1], parent)
+            local["/".join(chain)] = ds
+            result.datasets[ds.name] = info.id
+            await _download_dataset(api, ds, info, blobs, dest, opts, result, writer)
+    except BaseException:
+        await writer.aclose(failed=True)
+        raise
+    await writer.aclose()
+
+
 async def _download(
     api: Api, project_id: int, dest: Path, opts: _Options, readme: bool
 ) -> DownloadResult:
@@ -506,24 +443,20 @@ async def _download(
     result = DownloadResult(project_id, dest)
     tree = _dataset_paths(await api.dataset.get_list(project_id, recursive=True))
     # One fetcher for the whole project: blobs are shared between datasets, fetch each once.
-    blobs = _Blobs(api, project_id, dest, result, opts.show)
-    await blobs.open()
-    writer = await open_file_writer(api.config)
+    # Its state file sits at the top of the project: the SDK never reads it as a dataset.
+    blobs_bar = bar("Downloading blobs", None, enabled=opts.show, unit="B")
+    blobs = BlobFetcher(
+        api, project_id, dest / BLOB_DIR_NAME, state_file=dest / DOWNLOAD_STATE_FILE,
+        progress_cb=blobs_bar, on_fetch=_bar_growth(api, blobs_bar) if opts.show else None,
+    )  # fmt: skip
     try:
-        local: dict[str, Dataset] = {}
-        for info, chain in tree:
-            assert info.id is not None
-            parent = local.get("/".join(chain[:-1])) if len(chain) > 1 else None
-            ds = await asyncio.to_thread(project.create_dataset, chain[-1], parent)
-            local["/".join(chain)] = ds
-            result.datasets[ds.name] = info.id
-            await _download_dataset(api, ds, info, blobs, dest, opts, result, writer)
-    except BaseException as exc:
-        await writer.aclose(failed=True)
-        await blobs.close(failed=exc)
-        raise
-    await writer.aclose()
-    await blobs.close(failed=None)
+        async with blobs:
+            await _download_datasets(api, project, tree, blobs, dest, opts, result)
+    finally:
+        blobs_bar.close()
+    result.blobs_downloaded = len(blobs.fetched)
+    result.blobs_skipped = len(blobs.skipped)
+    result.blob_bytes = sum(got.size for got in blobs.fetched.values())
     if readme:
         names = {"/".join(chain): info for info, chain in tree}
         await asyncio.to_thread(create_blob_readme, project, pinfo, names)

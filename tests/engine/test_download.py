@@ -12,7 +12,7 @@ from engine_helpers import FAST, Blob, Faults
 
 from blobflow import IntegrityError
 from blobflow.api import Api, DatasetInfo, ImageInfo, ProjectInfo, RetryBudgetExceeded
-from blobflow.engine import DatasetDownload, download_dataset_blobs
+from blobflow.engine import DOWNLOAD_STATE_FILE, DatasetDownload, download_dataset_blobs
 
 
 async def _register(api: Api, server: Any, ds: DatasetInfo, blob: Blob) -> list[ImageInfo]:
@@ -119,6 +119,29 @@ async def test_existing_verified_blob_is_not_fetched_again(
     first, _ = await _download(api, project, ds, tmp_path / "out")
     second, _ = await _download(api, project, ds, tmp_path / "out")
     assert len(first.results) == 1 and second.results == {}
+
+
+async def test_a_blob_file_never_verified_is_fetched_again(
+    api: Api,
+    server: Any,
+    dataset: tuple[ProjectInfo, DatasetInfo],
+    blob_factory: Callable[..., Blob],
+    tmp_path: Path,
+) -> None:
+    """A ``<id>.tar`` of the right name but without a record of its verification (someone
+    else's file, a copy, a different blob) is replaced, not trusted: the same definition of
+    "already downloaded" as download_fast's."""
+    project, ds = dataset
+    blob = blob_factory("n", 12)
+    await _register(api, server, ds, blob)
+    first, _ = await _download(api, project, ds, tmp_path / "out")
+    [(rid, path)] = first.blobs.items()
+    state = tmp_path / "out" / "blob" / DOWNLOAD_STATE_FILE
+    await asyncio.to_thread(state.unlink)
+    await asyncio.to_thread(path.write_bytes, b"not the blob")
+    second, _ = await _download(api, project, ds, tmp_path / "out")
+    assert list(second.results) == [rid]
+    assert await asyncio.to_thread(path.read_bytes) == blob.tar.read_bytes()
 
 
 async def test_blob_download_survives_cuts_and_503(
