@@ -68,7 +68,7 @@ class _Unreachable(BlobflowError):
 
 async def _preflight(server: str, token: str) -> None:
     """One quick ``users.me`` with few retries: a wrong token or a dead server fails fast."""
-    from blobflow.api import ApiError, TransferConfig
+    from blobflow.api import Api, ApiError, TransferConfig
 
     cfg = TransferConfig(retry_attempts=2, retry_max_total_backoff=1.0, sock_connect_timeout=10)
     async with Api(server, token, cfg) as api:
