@@ -129,7 +129,7 @@ def test_cli_repeats_the_headline_unless_told(
         return {"results": [], "images": opts.images, "runs": opts.runs}
 
     monkeypatch.setattr(blobflow.bench, "run_bench", fake_run_bench)
-    monkeypatch.setattr("blobflow.bench._report.write_outputs", lambda results, out: [])
+    monkeypatch.setattr(blobflow.bench, "write_outputs", lambda results, out: [])
     assert main(["bench", "--quiet", "--out", str(tmp_path), *argv]) == 0
     assert seen[0].repeat == repeat
     assert ("--full" in seen[0].command) == ("--full" in argv)
