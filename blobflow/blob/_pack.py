@@ -15,11 +15,12 @@ import stat
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 from blobflow._atomic import atomic_path
-from blobflow._errors import BlobFormatError
+from blobflow._errors import BlobflowError, BlobFormatError
 from blobflow._gc import gc_paused
 from blobflow.blob import _pickle
 from blobflow.blob._layout import offsets_pkl_path
@@ -257,128 +258,158 @@ def _output_dir(path: str | None) -> Iterator[None]:
 
 
 def _open_pkl(path: str | None) -> BinaryIO | None:
-    return None if path is None else open(path, "wb")  # closed by _plan_and_write
+    return None if path is None else open(path, "wb")  # noqa: SIM115 - closed by _Part.close
+
+
+@dataclass(frozen=True)
+class _PackOptions:
+    """How :func:`_plan_and_write` packs: the limits of a part and the per-file rules."""
+
+    max_bytes: int | None = None  # a part's whole size, trailer included
+    max_members: int | None = None
+    allow_empty: bool = False
+    follow_symlinks: bool = False
+    #: stream a part's offsets to its .pkl every ``batch_size`` members (None: keep them)
+    batch_size: int | None = None
+    on_write: Callable[[bytes], None] | None = None
+
+    def open_flags(self) -> int:
+        flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+        return flags if self.follow_symlinks else flags | getattr(os, "O_NOFOLLOW", 0)
+
+
+def _read_member(title: str, dir_fd: int, flags: int) -> bytes:
+    """A whole file, opened relative to its folder: one ``os.read`` for a small image."""
+    fd = os.open(title, flags, dir_fd=dir_fd)
+    try:
+        data = os.read(fd, _READ_CHUNK)
+        if len(data) == _READ_CHUNK:
+            data += _read_rest(fd)
+    finally:
+        os.close(fd)
+    return data
+
+
+def _member_header(name: bytes, size: int) -> bytes:
+    """The member's header: the common case (short ASCII name, 11-digit size) from pre-summed
+    constant parts, anything else through :func:`build_header` (PAX records)."""
+    if len(name) <= 100 and size <= _MAX_OCTAL_SIZE and name.isascii():
+        size_field = b"%011o\x00" % size
+        chk = _TAIL_SUM + sum(name) + sum(size_field)  # NUL padding adds 0
+        return b"%b%b%b%b%06o\x00 0%b" % (
+            name + _ZEROS[: 100 - len(name)],
+            _MODE_UID_GID,
+            size_field,
+            _MTIME,
+            chk,
+            _LINK_MAGIC,
+        )
+    return build_header(name, size)
+
+
+class _Part:
+    """One tar being written, with its offsets: kept in memory, or streamed to its .pkl one
+    pickle stream per ``batch_size`` members."""
+
+    def __init__(self, target: _Target, opts: _PackOptions) -> None:
+        self.final, self.tmp, pkl_tmp = target
+        self.out = _Writer(self.tmp, opts.on_write)
+        self.pkl: BinaryIO | None = None
+        self.pkl = _open_pkl(pkl_tmp)
+        self.infos: list[BlobImageInfo] = []
+        self.flushed = 0  # members already written to the .pkl
+        self.pos = 0  # bytes of the tar so far
+        self._flush_at = sys.maxsize if opts.batch_size is None else opts.batch_size
+
+    def is_full(self, added: int, opts: _PackOptions) -> bool:
+        """The split decision: would ``added`` more bytes (a member's header, data and padding)
+        break a limit? A part always takes its first member."""
+        if not (self.infos or self.flushed):
+            return False
+        if opts.max_members is not None and self.flushed + len(self.infos) >= opts.max_members:
+            return True
+        if opts.max_bytes is None:
+            return False
+        end = self.pos + added
+        return end + len(end_of_archive(end)) > opts.max_bytes
+
+    def add(self, title: str, header: bytes, data: bytes, pad: int) -> None:
+        size = len(data)
+        start = self.pos + len(header)
+        self.infos.append(BlobImageInfo(title, start, start + size))
+        if len(self.infos) >= self._flush_at:  # never when the infos are kept
+            assert self.pkl is not None  # batch_size comes with a .pkl per part
+            write_streams((self.infos,), self.pkl)
+            self.flushed += len(self.infos)
+            self.infos = []
+        pieces = self.out.pieces
+        pieces.append(header)
+        pieces.append(data)
+        if pad:
+            pieces.append(_ZEROS[:pad])
+        self.pos = start + size + pad
+        self.out.pending += size + 1024
+        if self.out.pending >= _FLUSH_AT:
+            self.out.flush()
+
+    def close(self, keep: bool) -> _Written:
+        """End the tar and its .pkl; what was written (renamed by the caller)."""
+        self.out.pieces.append(end_of_archive(self.pos))
+        self.out.close()
+        if self.pkl is not None:
+            if self.infos:
+                write_streams((self.infos,), self.pkl)
+            self.pkl.close()
+        return self.final, self.tmp, self.infos if keep else [], self.flushed + len(self.infos)
+
+    def abandon(self) -> None:
+        """After a failure: stop the writer thread and close the files (no-ops when closed)."""
+        self.out.close()
+        if self.pkl is not None:
+            self.pkl.close()
+
+
+def _empty_file_error(path: str) -> BlobflowError:
+    return BlobFormatError.refusal(
+        f"{path}: empty file (0 bytes) is not an image", "allow_empty", "pack it anyway"
+    )
 
 
 def _plan_and_write(
-    files: list[_File],
-    dirs: list[str],
-    targets: Iterator[_Target],
-    *,
-    max_bytes: int | None,
-    max_members: int | None,
-    allow_empty: bool,
-    follow_symlinks: bool,
-    batch_size: int | None,
-    on_write: Callable[[bytes], None] | None = None,
+    files: list[_File], dirs: list[str], targets: Iterator[_Target], opts: _PackOptions
 ) -> list[_Written]:
     """Write the files into one tar, or several when a limit is reached.
 
     ``targets`` yields (final path, temporary path, temporary .pkl path or None) for each part
-    on demand. With ``batch_size`` (and a .pkl path), a part's offsets are written to its .pkl
-    as one pickle stream per ``batch_size`` members while packing and not kept; without it they
-    are kept in memory. Returns (final, temporary, infos, member count) per part; the caller
-    renames them when all are complete.
+    on demand. With ``opts.batch_size`` (and a .pkl path), a part's offsets are written to its
+    .pkl while packing and not kept; without it they are kept in memory. Returns (final,
+    temporary, infos, member count) per part; the caller renames them when all are complete.
     """
-    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
-    if not follow_symlinks:
-        flags |= getattr(os, "O_NOFOLLOW", 0)
-    keep = batch_size is None
-    flush_at = sys.maxsize if batch_size is None else batch_size
+    flags = opts.open_flags()
+    keep = opts.batch_size is None
+    split = opts.max_bytes is not None or opts.max_members is not None
     parts: list[_Written] = []
-    final, tmp, pkl_tmp = next(targets)
-    out = _Writer(tmp, on_write)
-    pkl: BinaryIO | None = None
-    pieces = out.pieces
-    infos: list[BlobImageInfo] = []
-    flushed = 0  # members of this part already written to its .pkl
-    pos = 0
     dir_fds: dict[int, int] = {}
-
-    def close_part() -> None:
-        """End the current tar and its .pkl; record the part (reads the loop's state)."""
-        pieces.append(end_of_archive(pos))
-        out.close()
-        if pkl is not None:
-            if infos:
-                write_streams((infos,), pkl)
-            pkl.close()
-        parts.append((final, tmp, infos if keep else [], flushed + len(infos)))
-
+    part = _Part(next(targets), opts)
     try:
-        pkl = _open_pkl(pkl_tmp)
         for name, title, index in files:
             dir_fd = dir_fds.get(index)
             if dir_fd is None:
                 dir_fd = dir_fds[index] = os.open(dirs[index], os.O_RDONLY | _O_DIRECTORY)
-            fd = os.open(title, flags, dir_fd=dir_fd)  # inlined _read_all: the common case
-            try:
-                data = os.read(fd, _READ_CHUNK)
-                if len(data) == _READ_CHUNK:
-                    data += _read_rest(fd)
-            finally:
-                os.close(fd)
-            size = len(data)
-            if not size and not allow_empty:
-                empty = os.path.join(dirs[index], title)
-                raise BlobFormatError.refusal(
-                    f"{empty}: empty file (0 bytes) is not an image",
-                    "allow_empty",
-                    "pack it anyway",
-                )
-            if len(name) <= 100 and size <= _MAX_OCTAL_SIZE and name.isascii():
-                size_field = b"%011o\x00" % size
-                name_field = name + _ZEROS[: 100 - len(name)]
-                chk = _TAIL_SUM + sum(name) + sum(size_field)  # NUL padding adds 0
-                header = b"%b%b%b%b%06o\x00 0%b" % (
-                    name_field,
-                    _MODE_UID_GID,
-                    size_field,
-                    _MTIME,
-                    chk,
-                    _LINK_MAGIC,
-                )
-            else:
-                header = build_header(name, size)
-            pad = -size % BLOCK
-            if (infos or flushed) and (
-                (max_members is not None and flushed + len(infos) >= max_members)
-                or (
-                    max_bytes is not None
-                    and (end := pos + len(header) + size + pad) + len(end_of_archive(end))
-                    > max_bytes
-                )
-            ):
-                close_part()
-                final, tmp, pkl_tmp = next(targets)
-                out = _Writer(tmp)
-                pieces = out.pieces
-                pkl = _open_pkl(pkl_tmp)
-                infos = []
-                flushed = 0
-                pos = 0
-            start = pos + len(header)
-            infos.append(BlobImageInfo(title, start, start + size))
-            if len(infos) >= flush_at:  # never when the infos are kept
-                assert pkl is not None  # batch_size comes with a .pkl per part
-                write_streams((infos,), pkl)
-                flushed += len(infos)
-                infos = []
-            pieces.append(header)
-            pieces.append(data)
-            if pad:
-                pieces.append(_ZEROS[:pad])
-            pos = start + size + pad
-            out.pending += size + 1024
-            if out.pending >= _FLUSH_AT:
-                out.flush()
-        close_part()
+            data = _read_member(title, dir_fd, flags)
+            if not data and not opts.allow_empty:
+                raise _empty_file_error(os.path.join(dirs[index], title))
+            header = _member_header(name, len(data))
+            pad = -len(data) % BLOCK
+            if split and part.is_full(len(header) + len(data) + pad, opts):
+                parts.append(part.close(keep))
+                part = _Part(next(targets), opts)
+            part.add(title, header, data, pad)
+        parts.append(part.close(keep))
     finally:
         for fd in dir_fds.values():
             os.close(fd)
-        out.close()  # no-op when closed above
-        if pkl is not None:
-            pkl.close()
+        part.abandon()
     return parts
 
 
@@ -469,17 +500,10 @@ def archive_directory_parts(
                     yield final, tmp, pkl_tmp
                     index += 1
 
-            written = _plan_and_write(
-                files,
-                dirs,
-                targets(),
-                max_bytes=max_bytes,
-                max_members=max_members,
-                allow_empty=allow_empty,
-                follow_symlinks=follow_symlinks,
-                batch_size=batch_size,
-                on_write=on_write,
+            opts = _PackOptions(
+                max_bytes, max_members, allow_empty, follow_symlinks, batch_size, on_write
             )
+            written = _plan_and_write(files, dirs, targets(), opts)
             result: list[BlobPart] = []
             for final, _tmp, infos, count in written:
                 pkl = None

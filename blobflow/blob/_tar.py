@@ -267,73 +267,123 @@ def iter_member_groups(path: str | os.PathLike[str]) -> Iterator[list[_Member]]:
         mm.close()
 
 
+# Header fields (POSIX ustar), as byte offsets into a 512-byte header.
+_NAME_END = 100  # name: bytes 0-99, NUL-terminated unless it fills the field
+_SIZE_FIELD = slice(124, 136)  # 11 octal digits + NUL/space, or GNU base-256
+_SIZE_DIGITS = slice(124, 135)
+_SIZE_END = 135  # the byte after the digits: NUL or space in the usual form
+_TYPEFLAG = 156
+_PREFIX_START = 345
+_PREFIX_FIELD = slice(345, 500)  # ustar prefix, joined to the name with "/"
+_EXTENSION_TYPES = frozenset((_GNU_LONGNAME, _GNU_LONGLINK, _PAX_LOCAL, _PAX_GLOBAL, _PAX_SOLARIS))
+_DIRECTORY = ord("5")
+
+
+def _member_size(hdr: bytes, path: str, pos: int) -> int:
+    """The size field: the usual ``%011o\\0`` parsed directly, anything else by ``_octal``."""
+    try:
+        if hdr[_SIZE_END] not in (0, 32):
+            raise ValueError
+        size = int(hdr[_SIZE_DIGITS], 8)
+    except ValueError:
+        size = _octal(hdr[_SIZE_FIELD], path, pos, "size")
+    if size < 0:
+        raise _bad(path, pos, "negative size in tar header")
+    return size
+
+
+class _Extensions:
+    """What extension headers (GNU long names, PAX records) say about the next member."""
+
+    __slots__ = ("first", "long_name", "pax", "pax_global")
+
+    def __init__(self) -> None:
+        self.first = -1  # offset of the pending member's first extension header, if any
+        self.long_name: bytes | None = None
+        self.pax: dict[str, str] | None = None
+        self.pax_global: dict[str, str] = {}
+
+    def read(self, mm: mmap.mmap, pos: int, size: int, total: int, path: str) -> int:
+        """Take in the extension header at ``pos``; where the next header starts."""
+        typeflag = mm[pos + _TYPEFLAG]
+        if self.first < 0:
+            self.first = pos
+        data = pos + BLOCK
+        if data + size > total:
+            raise _bad(path, pos, "truncated tar: extension header data cut off")
+        payload = mm[data : data + size]
+        if typeflag == _GNU_LONGNAME:
+            self.long_name = payload.split(b"\x00", 1)[0]
+        elif typeflag == _PAX_GLOBAL:
+            self.pax_global.update(_parse_pax(payload, path, pos))
+            self.first = -1  # a global header belongs to no member
+        elif typeflag != _GNU_LONGLINK:
+            self.pax = {**self.pax_global, **_parse_pax(payload, path, pos)}
+        return data + size + padding(size)
+
+    def member(self, hdr: bytes, size: int, path: str, pos: int) -> tuple[str, int, int, int]:
+        """The member's name, typeflag, first header and size from its header at ``pos``, with
+        any extension applied (and then forgotten, except global PAX records); directories as
+        tarfile reports them."""
+        typeflag = hdr[_TYPEFLAG]
+        if typeflag == _GNU_SPARSE:
+            raise _bad(path, pos, "GNU sparse members are not supported in a blob")
+        end = hdr.find(0, 0, _NAME_END)
+        name_b = hdr[: end if end >= 0 else _NAME_END]
+        if hdr[_PREFIX_START]:  # USTAR prefix, joined as tarfile does
+            name_b = hdr[_PREFIX_FIELD].split(b"\x00", 1)[0] + b"/" + name_b
+        if self.long_name is not None:
+            name_b, self.long_name = self.long_name, None
+        name = name_b.decode("utf-8", "surrogateescape")
+        pax = self.pax if self.pax is not None else self.pax_global
+        if pax:
+            name, size = _apply_pax(pax, name, size, path, pos)
+        self.pax = None
+        if typeflag == 0 and name.endswith("/"):
+            typeflag = _DIRECTORY  # old-style directory
+        if typeflag == _DIRECTORY:
+            name = name.rstrip("/")
+        first = pos if self.first < 0 else self.first
+        self.first = -1
+        return name, typeflag, first, size
+
+
+def _check_no_extension_pending(ext: _Extensions, path: str, pos: int) -> None:
+    """At the end-of-archive marker: an extension header must not be left without its member."""
+    if ext.first >= 0:
+        raise _bad(path, pos, "truncated tar: extension header without its member")
+
+
+def _truncated(path: str, pos: int, total: int) -> BlobFormatError:
+    what = "member header cut off" if pos < total else "no end-of-archive marker"
+    return _bad(path, pos, f"truncated tar: {what}")
+
+
 def _walk(mm: mmap.mmap, total: int, path: str) -> Iterator[list[_Member]]:
+    """Every member as ``(name, typeflag, first header, data offset, size)``, in groups whose
+    header checksums have been verified together (``_CHECK_GROUP`` at a time, vectorised)."""
+    ext = _Extensions()
     pos = 0
-    long_name: bytes | None = None
-    pax: dict[str, str] | None = None
-    pax_global: dict[str, str] = {}
-    first = -1  # offset of the current member's first (extension) header
     positions: list[int] = []
     group: list[_Member] = []
     no_data = _NO_DATA
-    ext_types = (_GNU_LONGNAME, _GNU_LONGLINK, _PAX_LOCAL, _PAX_GLOBAL, _PAX_SOLARIS)
     if mm[:BLOCK] != ZERO_BLOCK:  # (all zeros: an empty archive, as GNU tar reads it)
         _verify_checksums(mm, [0], path)  # "not a tar" / "compressed" comes first
     while True:
         if pos + BLOCK > total:
-            what = "member header cut off" if pos < total else "no end-of-archive marker"
-            raise _bad(path, pos, f"truncated tar: {what}")
+            raise _truncated(path, pos, total)
         hdr = mm[pos : pos + BLOCK]
         if hdr[0] == 0 and hdr == ZERO_BLOCK:
-            if first >= 0:
-                raise _bad(path, pos, "truncated tar: extension header without its member")
+            _check_no_extension_pending(ext, path, pos)
             break
-        if first < 0:
-            first = pos
         positions.append(pos)
-        try:  # the usual "%011o\0" size field
-            if hdr[135] not in (0, 32):
-                raise ValueError
-            size = int(hdr[124:135], 8)
-        except ValueError:
-            size = _octal(hdr[124:136], path, pos, "size")
-        if size < 0:
-            raise _bad(path, pos, "negative size in tar header")
-        tf = hdr[156]
-        data = pos + BLOCK
-        if tf in ext_types:
-            if data + size > total:
-                raise _bad(path, pos, "truncated tar: extension header data cut off")
-            payload = mm[data : data + size]
-            if tf == _GNU_LONGNAME:
-                long_name = payload.split(b"\x00", 1)[0]
-            elif tf == _PAX_GLOBAL:
-                pax_global.update(_parse_pax(payload, path, pos))
-                first = -1
-            elif tf != _GNU_LONGLINK:
-                pax = {**pax_global, **_parse_pax(payload, path, pos)}
-            pos = data + size + padding(size)
+        size = _member_size(hdr, path, pos)
+        if hdr[_TYPEFLAG] in _EXTENSION_TYPES:
+            pos = ext.read(mm, pos, size, total, path)
             continue
-        if tf == _GNU_SPARSE:
-            raise _bad(path, pos, "GNU sparse members are not supported in a blob")
-        end = hdr.find(0, 0, 100)
-        name_b = hdr[: end if end >= 0 else 100]
-        if hdr[345]:  # USTAR prefix, joined as tarfile does
-            name_b = hdr[345:500].split(b"\x00", 1)[0] + b"/" + name_b
-        if long_name is not None:
-            name_b, long_name = long_name, None
-        name = name_b.decode("utf-8", "surrogateescape")
-        if pax is None and pax_global:
-            pax = pax_global
-        if pax is not None:
-            name, size = _apply_pax(pax, name, size, path, pos)
-            pax = None
-        if tf == 0 and name.endswith("/"):
-            tf = 53  # old-style directory: '5'
-        if tf == 53:
-            name = name.rstrip("/")  # as tarfile reports directories
+        name, tf, first, size = ext.member(hdr, size, path, pos)
+        data = pos + BLOCK
         group.append((name, tf, first, data, size))
-        first = -1
         if tf in no_data:
             pos = data
         else:
