@@ -258,7 +258,7 @@ def _output_dir(path: str | None) -> Iterator[None]:
 
 
 def _open_pkl(path: str | None) -> BinaryIO | None:
-    return None if path is None else open(path, "wb")  # noqa: SIM115 - closed by _Part.close
+    return None if path is None else open(path, "wb")  # closed by _Part.close / abandon
 
 
 @dataclass(frozen=True)
@@ -413,7 +413,63 @@ def _plan_and_write(
     return parts
 
 
-def archive_directory_parts(
+def _check_pack_args(
+    src: str, max_bytes: int | None, max_members: int | None,
+    on_write: Callable[[bytes], None] | None, keep_infos: bool,
+    offsets_dir: str | os.PathLike[str] | None,
+) -> None:  # fmt: skip
+    """Refuse option combinations that cannot work, before anything is written."""
+    if max_bytes is not None and max_bytes < 3 * BLOCK:
+        raise ValueError("max_bytes must allow at least one header, data block and trailer")
+    if max_members is not None and max_members < 1:
+        raise ValueError("max_members must be >= 1")
+    if on_write is not None and (max_bytes is not None or max_members is not None):
+        raise ValueError("on_write streams one tar: it cannot be used with max_bytes/max_members")
+    if not keep_infos and offsets_dir is None:
+        raise ValueError(
+            "keep_infos=False needs offsets_dir: the offsets are written to its .pkl files "
+            "instead of being returned"
+        )
+    if not os.path.isdir(src):
+        raise BlobFormatError(f"{src}: not a directory")
+
+
+def _targets(
+    final_tar: str, split: bool, stream_dir: str | None,
+    stack: contextlib.ExitStack, pkl_stack: contextlib.ExitStack,
+) -> Iterator[_Target]:  # fmt: skip
+    """Each part's (final, temporary, temporary .pkl) paths, on demand; the temporary files
+    are renamed into place when the stacks close without an error."""
+    index = 1
+    while True:
+        final = _part_name(final_tar, index) if split else final_tar
+        tmp = stack.enter_context(atomic_path(final))
+        pkl_tmp = None
+        if stream_dir is not None:
+            pkl_tmp = pkl_stack.enter_context(atomic_path(offsets_pkl_path(final, stream_dir)))
+        yield final, tmp, pkl_tmp
+        index += 1
+
+
+def _finished_part(
+    written: _Written, offsets_dir: str | os.PathLike[str] | None, keep_infos: bool,
+    pkl_stack: contextlib.ExitStack,
+) -> BlobPart:  # fmt: skip
+    """A written part as a BlobPart; with kept offsets and ``offsets_dir`` its .pkl is written
+    now (before the tars are renamed: a failure leaves neither behind)."""
+    final, _tmp, infos, count = written
+    if offsets_dir is None:
+        return BlobPart(final, infos, None, count)
+    pkl = os.fspath(offsets_pkl_path(final, offsets_dir))
+    if keep_infos:
+        os.makedirs(os.fspath(offsets_dir), exist_ok=True)
+        pkl_tmp = pkl_stack.enter_context(atomic_path(pkl))
+        with open(pkl_tmp, "wb") as fh:
+            write_streams(_batches(infos), fh)
+    return BlobPart(final, infos, pkl, count)
+
+
+def archive_directory_parts(  # noqa: PLR0913 - public keyword options, as archive_directory's
     src_dir: str | os.PathLike[str],
     tar_path: str | os.PathLike[str],
     *,
@@ -449,25 +505,13 @@ def archive_directory_parts(
     ``members`` (archive paths from :func:`list_members`) packs exactly those files, without
     walking ``src_dir`` again: a caller packing a big folder part by part lists it once.
     """
-    src = os.fspath(src_dir)
-    final_tar = os.fspath(tar_path)
-    if max_bytes is not None and max_bytes < 3 * BLOCK:
-        raise ValueError("max_bytes must allow at least one header, data block and trailer")
-    if max_members is not None and max_members < 1:
-        raise ValueError("max_members must be >= 1")
-    if on_write is not None and (max_bytes is not None or max_members is not None):
-        raise ValueError("on_write streams one tar: it cannot be used with max_bytes/max_members")
-    if not keep_infos and offsets_dir is None:
-        raise ValueError(
-            "keep_infos=False needs offsets_dir: the offsets are written to its .pkl files "
-            "instead of being returned"
-        )
-    if not os.path.isdir(src):
-        raise BlobFormatError(f"{src}: not a directory")
+    src, final_tar = os.fspath(src_dir), os.fspath(tar_path)
+    _check_pack_args(src, max_bytes, max_members, on_write, keep_infos, offsets_dir)
     # read at call time (not bound at import), so both modes cut the same streams
     batch_size = None if keep_infos else _pickle.OFFSETS_PKL_BATCH_SIZE
     # where the .pkl files are created while packing (None: written after packing, if at all)
     stream_dir = None if keep_infos or offsets_dir is None else os.fspath(offsets_dir)
+    opts = _PackOptions(max_bytes, max_members, allow_empty, follow_symlinks, batch_size, on_write)
     with gc_paused():
         outputs = {os.path.abspath(os.path.dirname(final_tar)): _own_output(final_tar)}
         if offsets_dir is not None:
@@ -479,7 +523,6 @@ def archive_directory_parts(
         if not files:
             what = "no file passes filter_func" if filter_func is not None else "no files"
             raise BlobFormatError(f"{src}: nothing to pack ({what})")
-        split = max_bytes is not None or max_members is not None
         # The inner stack holds the .pkl files: leaving it renames them before the tars, as
         # when they were written after packing.
         with (
@@ -487,37 +530,11 @@ def archive_directory_parts(
             contextlib.ExitStack() as stack,
             contextlib.ExitStack() as pkl_stack,
         ):
-
-            def targets() -> Iterator[_Target]:
-                index = 1
-                while True:
-                    final = _part_name(final_tar, index) if split else final_tar
-                    tmp = stack.enter_context(atomic_path(final))
-                    pkl_tmp = None
-                    if stream_dir is not None:
-                        pkl = offsets_pkl_path(final, stream_dir)
-                        pkl_tmp = pkl_stack.enter_context(atomic_path(pkl))
-                    yield final, tmp, pkl_tmp
-                    index += 1
-
-            opts = _PackOptions(
-                max_bytes, max_members, allow_empty, follow_symlinks, batch_size, on_write
-            )
-            written = _plan_and_write(files, dirs, targets(), opts)
-            result: list[BlobPart] = []
-            for final, _tmp, infos, count in written:
-                pkl = None
-                if offsets_dir is not None:
-                    pkl = os.fspath(offsets_pkl_path(final, offsets_dir))
-                    if batch_size is None:
-                        os.makedirs(os.fspath(offsets_dir), exist_ok=True)
-                        # written before the tars are renamed; a failure leaves neither behind
-                        pkl_tmp = pkl_stack.enter_context(atomic_path(pkl))
-                        with open(pkl_tmp, "wb") as fh:
-                            write_streams(_batches(infos), fh)
-                result.append(BlobPart(final, infos, pkl, count))
+            split = max_bytes is not None or max_members is not None
+            targets = _targets(final_tar, split, stream_dir, stack, pkl_stack)
+            written = _plan_and_write(files, dirs, targets, opts)
+            return [_finished_part(w, offsets_dir, keep_infos, pkl_stack) for w in written]
             # leaving the stacks renames every temporary file into place (or removes them all)
-    return result
 
 
 def archive_directory(
