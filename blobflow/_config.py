@@ -1,31 +1,5 @@
-"""Every tuning knob of the client and the transfer engine, in one frozen dataclass.
-
-Memory bound of the client (s3transfer style; the numbers are the defaults)::
-
-    peak ~= baseline (interpreter + aiohttp, ~60 MiB)
-          + download_concurrency * chunk_size                        # blob streams in flight
-          + (registration_concurrency + queue_depth) * bulk_add_batch * ~1.1 KiB
-                                                                     # offsets, request, answer
-                                                                     # and ImageInfo per batch
-          + (registration_concurrency + queue_depth) * 2 * 1,000 * ~5 KiB
-                                                                     # parsed annotations: one
-                                                                     # step being sent, the next
-                                                                     # loading (1,000 per step)
-          + max_connections * ~64 KiB                                # socket buffers
-    = 60 MiB + 8 MiB + (4 + 1) * (10,000 * 1.1 KiB + 2,000 * 5 KiB) + 32 * 64 KiB ~= 175 MiB
-
-A blob packed while it uploads (``images_dir``) adds the packer's 3 chunks of 8 MiB in flight.
-With ``blob_part_images`` (parts) those are in flight while earlier parts register, and two
-parts register at once, each with at most ceil(blob_part_images / bulk_add_batch) batches::
-
-    peak ~= 60 MiB + 24 MiB + 2 * ceil(part / batch) * (min(part, batch) * 1.1 KiB
-                                                         + 2,000 * 5 KiB) + 2 MiB
-    = 60 + 24 + 2 * (10,000 * 1.1 KiB + 10 MiB) + 2 ~= 128 MiB       (part = 10,000)
-
-It depends on the concurrency knobs, never on the number of images: offsets are read from the
-pickle in batches, registered results stream out batch by batch, blobs are streamed to disk and
-images are sliced out of them one at a time by a few worker threads.
-"""
+"""Every tuning knob of the client and the transfer engine, in one frozen dataclass
+(:class:`TransferConfig`, whose docstring holds the memory bound)."""
 
 from __future__ import annotations
 
@@ -39,6 +13,39 @@ MiB = 1024 * 1024
 @dataclass(frozen=True)
 class TransferConfig:
     """Connection, retry and concurrency settings shared by :class:`blobflow.Api` and the engine.
+
+    Memory bound of the client (s3transfer style; every knob in it is a field below, the
+    numbers are the defaults; a parsed annotation is ~5 KiB, an ImageInfo with its request and
+    answer ~1.1 KiB; a page is the server's page size, 1,000 on ``blobflow serve``)::
+
+        peak ~= baseline (interpreter + aiohttp, ~60 MiB)
+              + download_concurrency * chunk_size                  # blob streams in flight
+              + upload_concurrency * chunk_size                    # Team Files uploads
+              + (registration_concurrency + queue_depth)           # registration window:
+                * (bulk_add_batch * 1.1 KiB                        #   offsets, request, answer
+                   + 2 * annotation_upload_chunk * 5 KiB)          #   annotations sent + loading
+              + (list_prefetch + 1) * page * 1.1 KiB               # listed pages held
+              + pages_in_flight * 2 * min(annotation_download_chunk, page) * 5 KiB
+                                                                   # a download's annotations:
+                                                                   # written + being fetched
+              + max_connections * ~64 KiB                          # socket buffers
+        = 60 + 8 + 8 + 5 * (10.7 + 9.8) + 5.4 + 39 + 2 MiB ~= 225 MiB
+
+    A blob packed while it uploads (``images_dir``) adds the packer's 3 chunks of 8 MiB in
+    flight. With ``blob_part_images`` (parts) those are in flight while earlier parts register,
+    and two parts register at once, each with at most ceil(blob_part_images / bulk_add_batch)
+    batches (instead of the registration window above)::
+
+        peak ~= 60 MiB + 24 MiB + 2 * ceil(part / batch) * (min(part, batch) * 1.1 KiB
+                                                             + 2 * annotation_upload_chunk * 5 KiB)
+                + 2 MiB
+        = 60 + 24 + 2 * (10,000 * 1.1 KiB + 10 MiB) + 2 ~= 128 MiB       (part = 10,000)
+
+    It depends on these knobs, never on the number of images: offsets are read from the pickle
+    in batches, registered results stream out batch by batch, a download lists page by page,
+    blobs are streamed to disk and images are sliced out of them by a few worker threads
+    (``extract_batch`` files per executor call). An upload and a download at once add up;
+    one of them alone stays well below the sum.
 
     Attributes (defaults in brackets):
 
