@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         read_json,
     )
     from blobflow.project._quick_import import (
+        Annotations,
         QuickImportResult,
         quick_import,
         quick_import_async,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "Annotations",
     "SUPPORTED_IMG_EXTS",
     "create_blob_readme",
     "Dataset",
@@ -98,6 +100,7 @@ if not TYPE_CHECKING:  # each name's module is imported when the name is first r
                 "read_json",
             ),
             "blobflow.project._quick_import": (
+                "Annotations",
                 "QuickImportResult",
                 "quick_import",
                 "quick_import_async",
