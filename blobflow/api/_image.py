@@ -114,7 +114,7 @@ class ImageApi:
             raise NotFoundError(404, f"images not found: {missing[:10]}", "images.list")
         return [by_id[i] for i in ids]
 
-    def _list_body(
+    def _list_body(  # noqa: PLR0913 - the SDK's list filters, as one request body
         self,
         dataset_id: int | None,
         project_id: int | None,
@@ -143,7 +143,7 @@ class ImageApi:
             body["extraFields"] = extra_fields
         return body
 
-    async def get_list_generator_async(
+    async def get_list_generator_async(  # noqa: PLR0913 - the SDK's signature
         self,
         dataset_id: int | None = None,
         filters: list[dict[str, Any]] | None = None,
@@ -163,7 +163,7 @@ class ImageApi:
         async for page in self._api.list_pages("images.list", body):
             yield [image_info(r) for r in page]
 
-    async def get_list(
+    async def get_list(  # noqa: PLR0913 - the SDK's signature
         self,
         dataset_id: int | None = None,
         filters: list[dict[str, Any]] | None = None,
@@ -184,10 +184,12 @@ class ImageApi:
                 out.extend(page)
         return out
 
-    async def remove_batch(self, ids: Sequence[int], batch_size: int = 50) -> None:
+    async def remove_batch(self, ids: Sequence[int], batch_size: int | None = None) -> None:
+        """``images.bulk.remove``, ``batch_size`` ids a call (default ``bulk_upload_batch``)."""
+        size = batch_size or self._api.config.bulk_upload_batch
         await self._api.gather_limited(
             self._api.post("images.bulk.remove", {"imageIds": chunk})
-            for chunk in batched(ids, batch_size)
+            for chunk in batched(ids, size)
         )
 
     # -- registration: images.bulk.add ------------------------------------------------------
@@ -252,7 +254,7 @@ class ImageApi:
         assert all(r is not None for r in results)
         return results  # type: ignore[return-value]
 
-    async def _resolve_conflicts(
+    async def _resolve_conflicts(  # noqa: PLR0913 - one NONUNIQUE round's state, kept in the caller
         self,
         exc: ConflictError,
         names: list[str],
@@ -293,8 +295,7 @@ class ImageApi:
             for p, _ in conflicts:
                 names[p] = _timestamped(names[p], round_no)
         else:  # skip
-            for p, i in conflicts:
-                existing[p] = i
+            existing.update(conflicts)
             dropped = {p for p, _ in conflicts}
             pending = [p for p in pending if p not in dropped]
         return pending
@@ -305,11 +306,13 @@ class ImageApi:
         names: Sequence[str],
         items: Sequence[dict[str, Any]],
         metas: Sequence[dict[str, Any]] | None = None,
-        batch_size: int = 50,
+        batch_size: int | None = None,
         conflict_resolution: ConflictResolution | None = None,
         progress: Progress | None = None,
     ) -> list[ImageInfo]:
-        """Register images in batches (concurrently, results in order)."""
+        """Register images in batches of ``batch_size`` (default ``config.bulk_upload_batch``,
+        the SDK's 50), concurrently, results in order."""
+        size = batch_size or self._api.config.bulk_upload_batch
         if conflict_resolution not in _RESOLUTIONS:
             raise ValueError(f"conflict_resolution must be one of {_RESOLUTIONS}")
         if len(set(names)) != len(names):
@@ -319,7 +322,7 @@ class ImageApi:
         progress = progress or Progress()
 
         async def one(start: int) -> list[ImageInfo]:
-            end = start + batch_size
+            end = start + size
             out = await self._bulk_add_batch(
                 dataset_id,
                 list(names[start:end]),
@@ -331,7 +334,7 @@ class ImageApi:
             return out
 
         batches = await self._api.gather_limited(
-            (one(s) for s in range(0, len(names), batch_size)), "registration"
+            (one(s) for s in range(0, len(names), size)), "registration"
         )
         return [info for batch in batches for info in batch]
 
@@ -343,7 +346,7 @@ class ImageApi:
         progress_cb: ProgressCallback = None,
         metas: Sequence[dict[str, Any]] | None = None,
         conflict_resolution: ConflictResolution | None = None,
-        batch_size: int = 50,
+        batch_size: int | None = None,
     ) -> list[ImageInfo]:
         items = [{"hash": h} for h in hashes]
         return await self._bulk_add(
@@ -425,7 +428,7 @@ class ImageApi:
         offsets: Sequence[Mapping[str, int]],
         progress_cb: ProgressCallback = None,
         metas: Sequence[dict[str, Any]] | None = None,
-        batch_size: int = 50,
+        batch_size: int | None = None,
         conflict_resolution: ConflictResolution | None = None,
     ) -> list[ImageInfo]:
         """Register blob images from explicit names and ``{offsetStart, offsetEnd}`` ranges."""
