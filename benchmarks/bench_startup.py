@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_format import make_source  # noqa: E402  (a sibling script, not a package)
+from bench_format import make_source
 
 
 def blobflow_command() -> list[str]:

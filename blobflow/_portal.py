@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import functools
 import inspect
 import threading
@@ -108,10 +109,8 @@ class Portal:
                 loop.call_exception_handler({"message": "portal clean-up failed", "exception": exc})
         self._cleanups.clear()
         await loop.shutdown_asyncgens()
-        try:
+        with contextlib.suppress(RuntimeError):  # at interpreter exit no thread may start
             await loop.shutdown_default_executor()
-        except RuntimeError:  # at interpreter exit no new thread may start: leave it
-            pass
 
     def call(
         self, fn: Callable[P, Coroutine[Any, Any, T]], /, *args: P.args, **kwargs: P.kwargs

@@ -12,6 +12,7 @@ One JSON line answers each frame on stdout: ``{"ok": count}`` or
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import struct
@@ -35,10 +36,8 @@ def _write_atomic(path: str, tmp: str, data: bytes | memoryview, dir_fd: int | N
             os.close(fd)
         os.replace(tmp, path, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp, dir_fd=dir_fd)
-        except FileNotFoundError:
-            pass
         raise
 
 

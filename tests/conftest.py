@@ -13,7 +13,7 @@ import os
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -176,10 +176,8 @@ async def _create_backend(db_url: str, s3_url: str) -> dict[str, Any]:
     bucket = s3_url[len("s3://"):].split("/", 1)[0]
     await _pg_admin(db_url, f"CREATE SCHEMA {name}")
     async with get_session().create_client("s3") as s3:
-        try:
+        with suppress(s3.exceptions.BucketAlreadyOwnedByYou):
             await s3.create_bucket(Bucket=bucket)
-        except s3.exceptions.BucketAlreadyOwnedByYou:
-            pass
     sep = "&" if "?" in db_url else "?"
     return {"db_url": f"{db_url}{sep}search_path={name}", "storage_url": f"s3://{bucket}/{name}"}
 

@@ -110,7 +110,7 @@ def pickle_corpus(canary_dir: str | os.PathLike[str]) -> list[Item]:
     touch = f"touch {c / (CANARY + 'system')}"
     py_touch = f"open({str(c / (CANARY + 'eval'))!r}, 'w').close()"
     valid = _valid_pickle()
-    items = [
+    return [
         Item("control_valid", valid, "accept", "a valid 3-item stream"),
         Item("control_two_streams", valid + valid, "accept", "two concatenated streams"),
         # code execution
@@ -270,7 +270,6 @@ def pickle_corpus(canary_dir: str | os.PathLike[str]) -> list[Item]:
         Item("name_empty", _list(_info("", 0, 10)), "refuse"),
         Item("name_nul", _list(_info("a\x00.png", 0, 10)), "refuse"),
     ]
-    return items
 
 
 # -- tar helpers ------------------------------------------------------------------------------
@@ -340,7 +339,7 @@ def tar_corpus() -> list[Item]:
     """Tars against the header scanner and ``BlobReader``."""
     good = _member("ok.png", _IMG)
     ok = {"ok.png": _IMG}
-    items = [
+    return [
         Item("control_valid", good + _EOF, "accept", members=ok),
         Item(
             "traversal_name",
@@ -471,7 +470,6 @@ def tar_corpus() -> list[Item]:
         ),
         Item("dot_dot_name", _member("..", _IMG) + _EOF, "safe", members={}),
     ]
-    return items
 
 
 def iter_tar_bomb(members: int) -> Iterator[bytes]:

@@ -147,7 +147,7 @@ def _child(manifest_path: str) -> None:
                 got = _run_bomb(path, spec["members_count"])
             else:
                 got = _run_tar(path)
-        except Exception as exc:  # noqa: BLE001 - classifying every failure is the point
+        except Exception as exc:
             outcome = "refused"
             clean, detail = _is_clean_refusal(exc, path)
             if spec["expect"] == "accept":

@@ -300,7 +300,7 @@ async def upload_trial(
         await asyncio.wait_for(
             _run_upload(proxy.address, v.token, dataset_id, src, _trial_config(seed)), 300
         )
-    except Exception as exc:  # noqa: BLE001 - the classification is the result
+    except Exception as exc:
         res.outcome, res.error = _classify(exc)
     finally:
         proxy.enabled = False
@@ -329,7 +329,7 @@ async def upload_trial(
         res.corrupt += c2 + t2
         res.duplicates += d2
         res.problems += [f"re-run: {p}" for p in p2 + tp2]
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         res.rerun_error = _classify(exc)[1]
     res.seconds = time.monotonic() - t0
     return res
@@ -356,7 +356,7 @@ def check_local_download(dest: Path, src: Source, *, complete: bool) -> tuple[in
                     want = src.images.get(info.name)
                     if want is None or tar_bytes[info.offset_start : info.offset_end] != want:
                         corrupt += 1
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             corrupt += 1
             problems.append(f"{pkl} unreadable: {exc}")
     dups = len(names) - len(set(names))
@@ -404,7 +404,7 @@ async def download_trial(
         await asyncio.wait_for(
             _run_download(proxy.address, v.token, project_id, dest, _trial_config(seed)), 300
         )
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         res.outcome, res.error = _classify(exc)
     finally:
         proxy.enabled = False
@@ -429,7 +429,7 @@ async def download_trial(
         res.corrupt += c2
         res.duplicates += d2
         res.problems += [f"re-run: {p}" for p in p2]
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         res.rerun_error = _classify(exc)[1]
     res.seconds = time.monotonic() - t0
     return res
@@ -487,7 +487,7 @@ async def crash_trial(
         res.faults = {"killed_before_end": int(not done)}
         try:
             await asyncio.wait_for(job, 120)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             res.outcome, res.error = _classify(exc)
     finally:
         await srv.__aexit__(None, None, None)
@@ -516,7 +516,7 @@ async def crash_trial(
                 res.corrupt += c2 + t2
                 res.duplicates += d2
                 res.problems += [f"re-run: {p}" for p in p2 + tp2]
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 res.rerun_error = _classify(exc)[1]
     finally:
         await srv.__aexit__(None, None, None)

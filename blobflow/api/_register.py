@@ -95,7 +95,7 @@ async def _ordered(
         await asyncio.gather(feeder, *pending, return_exceptions=True)
 
 
-async def register_offsets(
+async def register_offsets(  # noqa: PLR0913 - upload_by_offsets_generator's options (SDK)
     api: Api,
     dataset: DatasetInfo,
     team_file_id: int,

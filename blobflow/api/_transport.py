@@ -7,6 +7,7 @@ transport (a dict of canned answers) is enough to test a group without HTTP.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import hashlib
 import os
@@ -515,7 +516,5 @@ def _decode_json(raw: bytes, url: str) -> Any:
 
 
 def _unlink_quiet(path: Path) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    except FileNotFoundError:
-        pass

@@ -171,7 +171,7 @@ def _segments(method: str, body: Any) -> tuple[list[bytes], list[Key]]:
     return parts[0::2], refs
 
 
-def prepare(
+def prepare(  # noqa: C901 - one step per recorded call kind, in order
     folder: Path, work: Path, seeds: dict[str, Any], img_dir: Path, ann_dir: Path
 ) -> list[Call]:
     """The recording in ``folder`` as prepared calls (dependencies, gates and writes)."""
@@ -340,7 +340,7 @@ class Replay:
         while data := os.read(fd, _CHUNK):
             yield data
 
-    async def run(self, local: str, img_dir: Path, workers: list[threading.Thread]) -> float:
+    async def run(self, local: str, img_dir: Path, workers: list[threading.Thread]) -> float:  # noqa: C901 - one step per recorded call kind, in order
         loop = asyncio.get_running_loop()
         gates = _Gates(loop)
         writes: queue.SimpleQueue[list[tuple[Path, bytes]] | None] = queue.SimpleQueue()
@@ -445,7 +445,7 @@ def run_floor(job: Job, concurrency: int) -> dict[str, Any]:
     for call in calls:  # files opened (and the blob read into the page cache) untimed
         if call.file is not None:
             call.fd = os.open(call.file, os.O_RDONLY)
-            _drain(open(call.fd, "rb", closefd=False))
+            _drain(open(call.fd, "rb", closefd=False))  # noqa: SIM115 - the fd is kept open
         elif call.dest is not None:
             call.dest.parent.mkdir(parents=True, exist_ok=True)
             call.fd = os.open(call.dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)

@@ -68,15 +68,12 @@ def _local_ann(data: BenchData, name: str) -> dict[str, Any]:
     return loaded
 
 
-def verify_upload(client: RawClient, project_id: int, data: BenchData, sample: int) -> None:
-    datasets = client.list_all(
-        "datasets.list", {"projectId": project_id, "filter": [], "recursive": True}
-    )
-    if len(datasets) != 1:
-        raise VerificationError(f"project {project_id}: {len(datasets)} datasets, expected 1")
-    dataset_id = int(datasets[0]["id"])
-    manifest = data.manifest_dict()
-    found: dict[str, int] = {}  # name -> image id (streamed: a million images stay small)
+def _listed_ids(
+    client: RawClient, project_id: int, dataset_id: int, manifest: dict[str, ManifestEntry]
+) -> dict[str, int]:
+    """Name -> image id of every listed image, each checked against the manifest (streamed: a
+    million images stay small)."""
+    found: dict[str, int] = {}
     listed = 0
     for page in client.iter_pages(
         "images.list", {"datasetId": dataset_id, "filter": [], "sort": "id", "sort_order": "asc"}
@@ -97,11 +94,13 @@ def verify_upload(client: RawClient, project_id: int, data: BenchData, sample: i
             f"project {project_id}: {listed} images ({len(found)} distinct names), "
             f"expected {len(manifest)}"
         )
-    chosen = _sample(list(manifest.values()), sample)
-    for entry in chosen:
-        body = client.post_bytes("images.download", {"id": found[entry.name]})
-        if hashlib.sha256(body).hexdigest() != entry.sha256:
-            raise VerificationError(f"project {project_id}: bytes of {entry.name} differ")
+    return found
+
+
+def _check_annotations(
+    client: RawClient, project_id: int, dataset_id: int, data: BenchData,
+    chosen: list[ManifestEntry], found: dict[str, int],
+) -> None:  # fmt: skip
     for start in range(0, len(chosen), _ANN_BATCH):
         batch = chosen[start : start + _ANN_BATCH]
         ids = [found[e.name] for e in batch]
@@ -114,6 +113,23 @@ def verify_upload(client: RawClient, project_id: int, data: BenchData, sample: i
                 raise VerificationError(f"project {project_id}: no annotation for {entry.name}")
             if not same_annotation(got[image_id], _local_ann(data, entry.name)):
                 raise VerificationError(f"project {project_id}: annotation of {entry.name} differs")
+
+
+def verify_upload(client: RawClient, project_id: int, data: BenchData, sample: int) -> None:
+    datasets = client.list_all(
+        "datasets.list", {"projectId": project_id, "filter": [], "recursive": True}
+    )
+    if len(datasets) != 1:
+        raise VerificationError(f"project {project_id}: {len(datasets)} datasets, expected 1")
+    dataset_id = int(datasets[0]["id"])
+    manifest = data.manifest_dict()
+    found = _listed_ids(client, project_id, dataset_id, manifest)
+    chosen = _sample(list(manifest.values()), sample)
+    for entry in chosen:
+        body = client.post_bytes("images.download", {"id": found[entry.name]})
+        if hashlib.sha256(body).hexdigest() != entry.sha256:
+            raise VerificationError(f"project {project_id}: bytes of {entry.name} differ")
+    _check_annotations(client, project_id, dataset_id, data, chosen, found)
 
 
 def _dataset_dirs(dest: Path) -> list[Path]:

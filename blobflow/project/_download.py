@@ -311,6 +311,40 @@ class _Options:
     force: bool = False
 
 
+def _split_page(
+    page: list[ImageInfo], blobs: BlobFetcher | None
+) -> tuple[list[ImageInfo], dict[int, list[ImageInfo]]]:
+    """A page's regular images, and its blob images by blob (each blob's fetch started);
+    without ``blobs`` every image is regular."""
+    regular: list[ImageInfo] = []
+    by_blob: dict[int, list[ImageInfo]] = {}
+    for img in page:
+        rid = img.related_data_id
+        if blobs is None or rid is None or img.download_id is None:
+            regular.append(img)
+            continue
+        blobs.want(rid, img.download_id)
+        by_blob.setdefault(rid, []).append(img)
+    return regular, by_blob
+
+
+async def _finish_spools(
+    api: Api, ds: Dataset, dest: Path, spools: dict[int, _OffsetsSpool], blobs: BlobFetcher,
+    extract: bool,
+) -> int:  # fmt: skip
+    """Each spool becomes its offsets file, or (extracting) its images in img/, once its blob
+    is verified; returns how many images were extracted."""
+    extracted = 0
+    for spool in spools.values():
+        await spool.finish()
+        await blobs.ready(spool.blob_id)  # an offsets file never points at a missing blob
+        if extract or spool.extracted_before:
+            extracted += await _extract(api, ds, dest, spool)
+        else:
+            await asyncio.to_thread(spool.publish)
+    return extracted
+
+
 async def _download_dataset(
     api: Api, ds: Dataset, info: DatasetInfo, blobs: BlobFetcher, dest: Path, opts: _Options,
     result: DownloadResult, writer: FileWriter,
@@ -326,15 +360,7 @@ async def _download_dataset(
     pending: set[asyncio.Task[None]] = set()
     try:
         async for page in api.image.get_list_generator_async(info.id):
-            regular: list[ImageInfo] = []
-            by_blob: dict[int, list[ImageInfo]] = {}
-            for img in page:
-                rid = img.related_data_id
-                if not opts.download_blob_files or rid is None or img.download_id is None:
-                    regular.append(img)
-                    continue
-                blobs.want(rid, img.download_id)
-                by_blob.setdefault(rid, []).append(img)
+            regular, by_blob = _split_page(page, blobs if opts.download_blob_files else None)
             for rid, members in by_blob.items():
                 spool = spools.get(rid) or spools.setdefault(rid, _OffsetsSpool(ds, rid))
                 if on_disk and not spool.extracted_before:
@@ -354,13 +380,7 @@ async def _download_dataset(
             pending.add(asyncio.ensure_future(work))
         await asyncio.gather(*pending)
         pending.clear()
-        for spool in spools.values():
-            await spool.finish()
-            await blobs.ready(spool.blob_id)  # an offsets file never points at a missing blob
-            if opts.extract or spool.extracted_before:
-                result.extracted += await _extract(api, ds, dest, spool)
-            else:
-                await asyncio.to_thread(spool.publish)
+        result.extracted += await _finish_spools(api, ds, dest, spools, blobs, opts.extract)
     finally:
         for task in pending:
             task.cancel()

@@ -167,7 +167,7 @@ class QuickImportResult:
     skipped: Skipped = field(default_factory=lambda: Skipped(verbose=True))
 
 
-async def quick_import_async(
+async def quick_import_async(  # noqa: PLR0913 - the SDK's quick_import signature
     api: Api,
     dataset: int | DatasetInfo,
     blob_path: str | os.PathLike[str],

@@ -283,12 +283,8 @@ async def figure_tags_bulk_add(ctx: Ctx, data: Any) -> Any:
             raise NotFound(f"figures not found in project {project_id}: {sorted(missing)[:20]}")
         if unknown := {t[1] for t in tags} - _tag_ids(conn, project_id):
             raise BadRequest(f"tags not in the project meta: {sorted(unknown)}")
-        ids = []
-        for tag in tags:
-            ids.append({"id": conn.execute(
-                "INSERT INTO figure_tags(figure_id, tag_id, value) VALUES(?,?,?)", tag
-            ).lastrowid or 0})
-        return ids
+        sql = "INSERT INTO figure_tags(figure_id, tag_id, value) VALUES(?,?,?)"
+        return [{"id": conn.execute(sql, tag).lastrowid or 0} for tag in tags]
 
     return await ctx.db.write(add)
 

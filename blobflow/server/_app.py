@@ -10,10 +10,10 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 # Importing the method groups registers their methods.
-import blobflow.server._annotations  # noqa: F401
-import blobflow.server._core  # noqa: F401
-import blobflow.server._files  # noqa: F401
-import blobflow.server._images  # noqa: F401
+import blobflow.server._annotations
+import blobflow.server._core
+import blobflow.server._files
+import blobflow.server._images
 import blobflow.server._projects  # noqa: F401
 from blobflow.server._auth import authenticate
 from blobflow.server._backends import open_backends

@@ -61,7 +61,7 @@ async def start_site(config: ServerConfig) -> tuple[web.AppRunner, ServerHandle]
 
 
 @asynccontextmanager
-async def serve_in_process(
+async def serve_in_process(  # noqa: PLR0913 - the server's options, as `blobflow serve`'s
     data_dir: str | Path | None = None,
     *,
     token: str | None = None,

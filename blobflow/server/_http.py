@@ -30,10 +30,7 @@ class Encoded(bytes):
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
-    if isinstance(data, Encoded):
-        body = bytes(data)
-    else:
-        body = _json.dumps(data)
+    body = bytes(data) if isinstance(data, Encoded) else _json.dumps(data)
     return web.Response(body=body, status=status, content_type="application/json")
 
 

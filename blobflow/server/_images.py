@@ -77,7 +77,7 @@ def _j(value: Any) -> str:
     return encode_basestring(value) if isinstance(value, str) else str(int(value))
 
 
-def image_text(
+def image_text(  # noqa: PLR0913 - the columns of one image row
     image_id: int, dataset_id: int, project_id: int, name: str, digest: str | None, size: int,
     mime: str | None, object_id: int | None, start: int | None, end: int | None,
     meta_text: str | None, created_by: int | None, created_at: str, updated_at: str,

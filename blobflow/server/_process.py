@@ -4,6 +4,7 @@ benchmarks that must not share the client's event loop."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -32,7 +33,7 @@ class ServerProcess:
     ``pid``. ``kill()`` sends SIGKILL (crash tests); leaving the block stops it with SIGTERM.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the server's options, as `blobflow serve`'s
         self,
         data_dir: str | Path | None = None,
         *,
@@ -170,10 +171,8 @@ class ServerProcess:
     ) -> None:
         proc, self._aproc = self._aproc, None
         if proc is not None and proc.returncode is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 proc.terminate()
-            except ProcessLookupError:
-                pass
             try:
                 await asyncio.wait_for(proc.wait(), 15)
             except asyncio.TimeoutError:
@@ -189,10 +188,8 @@ class ServerProcess:
     def kill(self) -> None:
         """SIGKILL the server: no clean-up of any kind (crash tests)."""
         if self.pid:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         if self._popen is not None:
             self._popen.wait()
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import time
 import uuid
@@ -188,13 +189,11 @@ class S3Upload(Upload):
             await asyncio.gather(task, return_exceptions=True)
         upload_id, self._upload_id = self._upload_id, None
         if upload_id is not None:
-            try:
+            with contextlib.suppress(Unavailable):  # invisible anyway; a later sweep aborts it
                 await _call(self._store.client.abort_multipart_upload(
                     Bucket=self._store.bucket, Key=self._store.key(self._key or ""),
                     UploadId=upload_id,
                 ))
-            except Unavailable:
-                pass  # invisible anyway; a later sweep aborts it
 
 
 class S3Storage(BlobStore):

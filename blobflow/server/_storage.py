@@ -212,7 +212,7 @@ class LocalStorage(BlobStore):
         """Lock the data dir, create the layout and drop uploads a previous process left
         half-written. A second server on the same data dir is refused."""
         self.root.mkdir(parents=True, exist_ok=True)
-        self._lock = open(self.root / ".lock", "a+b")  # held until close()
+        self._lock = open(self.root / ".lock", "a+b")  # noqa: SIM115 - held until close()
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -186,9 +186,8 @@ def test_missing_things_are_clear_errors(tmp_path: Path) -> None:
         Project(tmp_path / "empty")
     root, expected = _write_project(tmp_path)
     (root / "blob" / "a.tar").unlink()
-    with Project(root) as project:
-        with pytest.raises(ProjectError, match="a.tar"):
-            project.get_dataset("ds_a").get_blob_img_bytes(next(iter(expected["ds_a"])))
+    with Project(root) as project, pytest.raises(ProjectError, match="a.tar"):
+        project.get_dataset("ds_a").get_blob_img_bytes(next(iter(expected["ds_a"])))
     with pytest.raises(ProjectError, match="not empty"):
         Project(root, OpenMode.CREATE)
 

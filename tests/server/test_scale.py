@@ -157,14 +157,13 @@ async def test_a_node_killed_mid_upload_leaves_nothing_after_a_sweep(
                 await asyncio.sleep(30)  # the node dies meanwhile
 
     victim = ServerProcess(tmp_path / "victim", token=TOKEN, **scale_urls)
-    async with victim:
-        async with aiohttp.ClientSession(victim.address) as s:
-            upload = asyncio.ensure_future(_upload(s, victim.team_id, "/crash/x.tar", body()))
-            await asyncio.wait_for(sent.wait(), 60)
-            await asyncio.sleep(1.0)  # let the node send the parts on
-            victim.kill()
-            with pytest.raises(aiohttp.ClientError):
-                await upload
+    async with victim, aiohttp.ClientSession(victim.address) as s:
+        upload = asyncio.ensure_future(_upload(s, victim.team_id, "/crash/x.tar", body()))
+        await asyncio.wait_for(sent.wait(), 60)
+        await asyncio.sleep(1.0)  # let the node send the parts on
+        victim.kill()
+        with pytest.raises(aiohttp.ClientError):
+            await upload
     async with serve_in_process(tmp_path / "survivor", token=TOKEN, **scale_urls) as node:
         c = await _client(aiohttp.ClientSession(node.address))
         async with c.session:

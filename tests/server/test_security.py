@@ -146,13 +146,13 @@ def _mutations(body: dict[str, Any], rng: random.Random) -> list[Any]:
     """Bodies that keep the shape but break types, drop keys or nest garbage."""
     out: list[Any] = [[], "str", 12, None]
     for key in body:
-        for junk in rng.sample(_JUNK, 4):
-            out.append({**body, key: junk})
+        out.extend({**body, key: junk} for junk in rng.sample(_JUNK, 4))
         out.append({k: v for k, v in body.items() if k != key})
         value = body[key]
         if isinstance(value, list) and value and isinstance(value[0], dict):
-            for inner in value[0]:
-                out.append({**body, key: [{**value[0], inner: rng.choice(_JUNK)}]})
+            out.extend(
+                {**body, key: [{**value[0], inner: rng.choice(_JUNK)}]} for inner in value[0]
+            )
     return out
 
 
