@@ -274,3 +274,14 @@ async def server(backend_urls: dict[str, Any], tmp_path: Path) -> Any:
         tmp_path / "server-data", token="test-token", **backend_urls
     ) as handle:
         yield handle
+
+
+@pytest.fixture
+async def api(server: Any) -> AsyncIterator[Any]:
+    """A :class:`blobflow.Api` on the ``server`` fixture, with fast retries (``FAST``)."""
+    from blobflow.api import Api
+
+    from ._helpers import FAST
+
+    async with Api(server.address, server.token, FAST) as client:
+        yield client

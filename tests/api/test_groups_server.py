@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from blobflow import TransferConfig
 from blobflow.api import Api, AuthError, NotFoundError
 
-FAST = TransferConfig(backoff_base=0.001, backoff_cap=0.01)
-
-
-@pytest.fixture
-async def api(server: Any) -> AsyncIterator[Api]:
-    async with Api(server.address, server.token, FAST) as client:
-        yield client
+from .._helpers import FAST
 
 
 async def test_teams_workspaces(api: Api, server: Any) -> None:

@@ -17,12 +17,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from blobflow import IntegrityError, TransferConfig
+from blobflow import IntegrityError
 from blobflow.api import Api, ApiError, RetryBudgetExceeded
+
+from .._helpers import FAST as BASE_FAST
 
 DATA = os.urandom(1_000_003)
 SHA = base64.standard_b64encode(hashlib.sha256(DATA).digest()).decode()
-FAST = TransferConfig(backoff_base=0.001, backoff_cap=0.01, chunk_size=64 * 1024)
+FAST = BASE_FAST.with_(chunk_size=64 * 1024)  # small chunks: a body spans several
 
 
 @dataclass

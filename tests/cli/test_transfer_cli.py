@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from project._projtools import make_image_folder
 
 from blobflow.blob import archive_directory
 from blobflow.cli import main
+
+from ..project._helpers import make_image_folder
 
 
 def _json_run(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:

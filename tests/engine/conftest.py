@@ -10,9 +10,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from engine_helpers import FAST, Blob, Faults, make_blob
 
 from blobflow.api import Api, DatasetInfo, ProjectInfo
+
+from ._helpers import Blob, Faults, make_blob
 
 
 @pytest.fixture
@@ -21,12 +22,6 @@ def blob_factory(tmp_path: Path) -> Callable[..., Blob]:
         return make_blob(tmp_path / "local", stem, n, **kw)
 
     return make
-
-
-@pytest.fixture
-async def api(server: Any) -> AsyncIterator[Api]:
-    async with Api(server.address, server.token, FAST) as client:
-        yield client
 
 
 @pytest.fixture

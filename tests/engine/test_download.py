@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_helpers import FAST, Blob, Faults
 
 from blobflow import IntegrityError
 from blobflow.api import Api, DatasetInfo, ImageInfo, ProjectInfo, RetryBudgetExceeded
 from blobflow.engine import DOWNLOAD_STATE_FILE, DatasetDownload, download_dataset_blobs
+
+from ._helpers import FAST, Blob, Faults
 
 
 async def _register(api: Api, server: Any, ds: DatasetInfo, blob: Blob) -> list[ImageInfo]:

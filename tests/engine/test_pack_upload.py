@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_helpers import FAST, Faults
 
 import blobflow.engine._pack_upload as pack_upload
 from blobflow._errors import BlobflowError, BlobFormatError
@@ -18,6 +17,8 @@ from blobflow.api._progress import Progress
 from blobflow.blob import archive_directory
 from blobflow.engine import upload_blob
 from blobflow.engine._pack_upload import TarStream, pack_and_upload_blob_files
+
+from ._helpers import FAST, Faults
 
 
 def _images(folder: Path, n: int, size: int = 3000) -> dict[str, bytes]:

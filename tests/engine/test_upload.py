@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_helpers import FAST, Blob, Faults
 
 from blobflow._errors import BlobflowError
 from blobflow.api import Api, DatasetInfo, ImageInfo, ProjectInfo, register_offsets
 from blobflow.blob import BlobImageInfo
 from blobflow.engine import upload_blob
+
+from ._helpers import FAST, Blob, Faults
 
 
 def write_pkl(blob: Blob) -> Path:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.fidelity._wire import (  # noqa: E402
+from tests.fidelity._wire import (
     FIXTURES,
     FLOWS,
     Recorder,

@@ -10,14 +10,15 @@ from supervisely.annotation.annotation import Annotation
 def attempt(fn, ann):
     try:
         return fn(ann)
-    except Exception as exc:  # noqa: BLE001 - reported to the comparing test
+    except Exception as exc:
         return f"error: {type(exc).__name__}"
 
 
-out = []
-for ann in json.load(sys.stdin):
-    out.append([
+out = [
+    [
         attempt(Annotation._to_subpixel_coordinate_system_json, ann),
         attempt(Annotation._to_pixel_coordinate_system_json, ann),
-    ])
+    ]
+    for ann in json.load(sys.stdin)
+]
 json.dump(out, sys.stdout)

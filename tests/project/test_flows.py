@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from project._projtools import SDK_READ_ALL, make_image_folder, png_bytes, run_sdk
 
 from blobflow import TransferConfig
 from blobflow.api import Api
@@ -20,6 +19,8 @@ from blobflow.project import OpenMode, Project, ProjectError
 from blobflow.project._download import download_fast_async
 from blobflow.project._quick_import import quick_import_async
 from blobflow.project._upload import upload_project_async
+
+from ._helpers import SDK_READ_ALL, make_image_folder, png_bytes, run_sdk
 
 META = {
     "classes": [{"title": "car", "shape": "rectangle", "color": "#FF0000"}],

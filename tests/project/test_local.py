@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from project._projtools import SDK_READ_ALL, make_image_folder, png_bytes, run_sdk
 
 from blobflow.blob import BlobImageInfo, archive_directory
 from blobflow.project import (
@@ -21,6 +20,8 @@ from blobflow.project import (
     create_blob_readme,
     find_project_dir,
 )
+
+from ._helpers import SDK_READ_ALL, make_image_folder, png_bytes, run_sdk
 
 
 def _sources(sdk_fixtures: Path) -> dict[str, bytes]:

@@ -1,15 +1,9 @@
-"""Reliability tests import their tools from ``benchmarks/reliability`` (shared with CI)."""
+"""Reliability tests import their tools from ``benchmarks/reliability`` (shared with CI): the
+tests are a package, so pytest puts the repository root (its parent) on ``sys.path``."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:  # plain `pytest` (not `python -m pytest`) does not add the repo root
-    sys.path.insert(0, _ROOT)
 
 
 @pytest.fixture

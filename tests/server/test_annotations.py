@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .conftest import Client, blob_items, tar_blob
+from ._helpers import Client, blob_items, tar_blob
 
 ANN = {
     "description": "",

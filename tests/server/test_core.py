@@ -6,7 +6,7 @@ from typing import Any
 
 import aiohttp
 
-from .conftest import API, Client
+from ._helpers import API, Client
 
 
 async def test_healthz_needs_no_token(server: Any) -> None:

@@ -6,7 +6,7 @@ import base64
 import hashlib
 from typing import Any
 
-from .conftest import API, Client, stored_files
+from ._helpers import API, Client, stored_files
 
 
 def b64sha(data: bytes) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from .conftest import API, Client, blob_items, member, member_range, tar_blob
+from ._helpers import API, Client, blob_items, member, member_range, tar_blob
 
 BLOB = tar_blob()
 

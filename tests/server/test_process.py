@@ -16,7 +16,7 @@ import pytest
 
 from blobflow.server import ServerProcess
 
-from .conftest import API
+from ._helpers import API
 
 
 def test_sync_context_manager(tmp_path: Path) -> None:

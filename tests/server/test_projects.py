@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .conftest import Client
+from ._helpers import Client
 
 
 async def test_project_fields_the_sdk_needs(client: Client, server: Any) -> None:

@@ -27,7 +27,7 @@ from blobflow.server import ServerProcess, serve_in_process
 from blobflow.server._app import sweep_orphans
 from blobflow.server._context import STATE
 
-from .conftest import API, Client, blob_items, stored_files, tar_blob
+from ._helpers import API, Client, blob_items, stored_files, tar_blob
 
 # The point is the backends, not the client's loop flavour: one loop keeps the suite short.
 pytestmark = pytest.mark.asyncio(loop_factories=["uvloop"])

@@ -11,7 +11,7 @@ import pytest
 
 from blobflow.server._context import JSON_METHODS, RAW_METHODS
 
-from .conftest import API, Client, blob_items, tar_blob
+from ._helpers import API, Client, blob_items, tar_blob
 
 OTHER = "intruder-token"
 

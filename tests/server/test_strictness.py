@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from .conftest import API, Client, blob_items, member_range, tar_blob
+from ._helpers import API, Client, blob_items, member_range, tar_blob
 
 META = {"classes": [{"title": "cat", "shape": "rectangle", "color": "#FF0000"},
                     {"title": "any", "shape": "any", "color": "#00FF00"}], "tags": []}

@@ -13,7 +13,7 @@ import pytest
 from blobflow.server import serve_in_process
 from blobflow.server._http import RateShaper
 
-from .conftest import API, Client
+from ._helpers import API, Client
 
 
 async def test_latency_is_added_per_request() -> None:

@@ -7,9 +7,9 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from blobflow import TransferConfig
+from .._helpers import FAST
 
-FAST = TransferConfig(backoff_base=0.001, backoff_cap=0.01)
+__all__ = ["FAST", "Blob", "Faults", "make_blob"]
 
 
 @dataclass
