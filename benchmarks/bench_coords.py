@@ -35,12 +35,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from blobflow import _json  # noqa: E402
-from blobflow._geometry import annotation_problem, meta_shapes, to_pixel, to_subpixel  # noqa: E402
-from blobflow.bench._data import meta_json, render  # noqa: E402
-from blobflow.project._check import check_annotations  # noqa: E402
-from blobflow.server._imagesize import HEAD_BYTES, image_size  # noqa: E402
-from blobflow.server._rules import member_problem  # noqa: E402
+from blobflow import _json
+from blobflow._geometry import annotation_problem, meta_shapes, to_pixel, to_subpixel
+from blobflow.bench._data import meta_json, render
+from blobflow.project._check import check_annotations
+from blobflow.server._imagesize import HEAD_BYTES, image_size
+from blobflow.server._rules import member_problem
 
 
 def _mixed(n: int) -> dict[str, Any]:

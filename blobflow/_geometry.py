@@ -252,7 +252,7 @@ def _geometry_problem(label: Mapping[str, Any], kind: str) -> str | None:
     return None
 
 
-def annotation_problem(ann: Any, classes: Mapping[str, str] | None) -> str | None:
+def annotation_problem(ann: Any, classes: Mapping[str, str] | None) -> str | None:  # noqa: C901 - one check per field, in order
     """Why the platform would refuse this annotation (``"field: reason"``), or None.
 
     ``classes`` (title -> shape, see :func:`meta_shapes`): each object's class must be in it

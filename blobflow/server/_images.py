@@ -113,7 +113,7 @@ class _BatchText:
         )
         self._mimes: dict[str, tuple[str | None, str, str]] = {}
 
-    def text(
+    def text(  # noqa: PLR0913 - the columns of one image row
         self, image_id: int, name: str, digest: str | None, size: int, object_id: int | None,
         start: int | None, end: int | None, meta_text: str | None,
         dims: tuple[int, int] | None,

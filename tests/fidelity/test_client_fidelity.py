@@ -19,6 +19,7 @@ from blobflow.api import Api
 from blobflow.blob import archive_directory
 from blobflow.project import OpenMode, Project, ProjectError
 from blobflow.project._quick_import import quick_import_async
+
 from ..project._helpers import make_image_folder
 
 META = {"classes": [{"title": "car", "shape": "rectangle", "color": "#FF0000"}], "tags": []}
