@@ -33,11 +33,12 @@ class TransferConfig:
 
     A blob packed while it uploads (``images_dir``) adds the packer's 3 chunks of 8 MiB in
     flight. With ``blob_part_images`` (parts) those are in flight while earlier parts register,
-    and two parts register at once, each with at most ceil(blob_part_images / bulk_add_batch)
-    batches (instead of the registration window above)::
+    and ``parts_registering`` parts register at once, each with at most
+    ceil(blob_part_images / bulk_add_batch) batches (instead of the registration window above)::
 
-        peak ~= 60 MiB + 24 MiB + 2 * ceil(part / batch) * (min(part, batch) * 1.1 KiB
-                                                             + 2 * annotation_upload_chunk * 5 KiB)
+        peak ~= 60 MiB + 24 MiB
+                + parts_registering * ceil(part / batch)
+                  * (min(part, batch) * 1.1 KiB + 2 * annotation_upload_chunk * 5 KiB)
                 + 2 MiB
         = 60 + 24 + 2 * (10,000 * 1.1 KiB + 10 MiB) + 2 ~= 128 MiB       (part = 10,000)
 
@@ -85,6 +86,8 @@ class TransferConfig:
       tar with its own ``_offsets.pkl``, registered (with its annotations) while the next part
       uploads; None: one blob. 10,000 (one ``images.bulk.add``) was the fastest of None, 5,000
       and 10,000 side by side on loopback and under ``wan`` (docs: Benchmarks).
+    * ``parts_registering`` [2]: blob parts registering at once (each with its registration
+      window); the next part uploads meanwhile.
     * ``writer_process`` [None]: write a download's annotation files in a child process
       (``True``), in a thread (``False``), or in a child when 2+ CPUs are usable (``None``).
     """
@@ -116,6 +119,7 @@ class TransferConfig:
     pause_gc: bool = True
     writer_process: bool | None = None
     blob_part_images: int | None = 10_000
+    parts_registering: int = 2
 
     def __post_init__(self) -> None:
         for name in (
@@ -133,6 +137,7 @@ class TransferConfig:
             "annotation_upload_chunk",
             "annotation_download_chunk",
             "pages_in_flight",
+            "parts_registering",
             "hashes_batch",
             "bulk_upload_batch",
             "annotation_batch",

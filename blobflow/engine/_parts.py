@@ -11,8 +11,9 @@ the registrations and the annotations wait for the whole upload. With parts, eac
 complete tar with its own offsets, registered while the next one uploads. The server ends with
 the same images and annotations; Team Files holds one tar and one ``_offsets.pkl`` per part.
 Batches are yielded in file order; a part's batches wait (in memory, at most a part's
-ImageInfo) until the parts before it are yielded. At most ``PARTS_REGISTERING`` parts register
-at once: the next part's upload waits for a slot, so memory holds two registration windows.
+ImageInfo) until the parts before it are yielded. At most ``config.parts_registering`` parts
+register at once: the next part's upload waits for a slot, so memory holds that many
+registration windows.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from blobflow.engine._pack_upload import pack_and_upload_blob_files
 __all__ = ["part_paths", "upload_blob_parts"]
 
 _Item = list[ImageInfo] | BaseException | None
-PARTS_REGISTERING = 2  # a part registering while the next one's registration starts
 
 
 def part_paths(tar_path: Path, index: int) -> tuple[Path, Path]:
@@ -49,7 +49,7 @@ def part_paths(tar_path: Path, index: int) -> tuple[Path, Path]:
     return tar, offsets_pkl_path(tar)
 
 
-async def upload_blob_parts(
+async def upload_blob_parts(  # noqa: C901, PLR0913 - upload_blob's options, one part at a time
     api: Api,
     dataset: DatasetInfo,
     team_id: int,
@@ -91,7 +91,7 @@ async def upload_blob_parts(
         out.put_nowait(None)
 
     # parts registering at once: memory holds this many registration windows
-    registering = asyncio.Semaphore(PARTS_REGISTERING)
+    registering = asyncio.Semaphore(api.config.parts_registering)
 
     async def produce() -> None:
         try:
