@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_helpers import FAST
 
 from blobflow.api import Api, DatasetInfo, ProjectInfo, b64_sha256
 from blobflow.blob import BlobImageInfo, archive_directory
 from blobflow.engine import upload_blob
+
+from .._helpers import FAST
 
 
 def _images(folder: Path, n: int) -> dict[str, bytes]:

@@ -19,7 +19,8 @@ import pytest
 from blobflow.api import Api
 from blobflow.project import download_fast_async, upload_project_async
 from blobflow.project._quick_import import quick_import_async
-from tests.fidelity._wire import annotation, call, image_names, new_dataset, run_sdk, write_inputs
+
+from ._wire import annotation, call, image_names, new_dataset, run_sdk, write_inputs
 
 
 @pytest.fixture

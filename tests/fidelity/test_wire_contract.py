@@ -20,7 +20,8 @@ import pytest
 from blobflow.api import Api
 from blobflow.project import download_fast_async, upload_project_async
 from blobflow.project._quick_import import quick_import_async
-from tests.fidelity._wire import FIXTURES, FLOWS, Recorder, new_dataset, write_inputs
+
+from ._wire import FIXTURES, FLOWS, Recorder, new_dataset, write_inputs
 
 #: Every accepted difference, per flow, with its reason (docs/sdk-differences.md):
 #: ``sdk_only`` / ``blobflow_only``: methods only one client calls; ``unordered``: methods
