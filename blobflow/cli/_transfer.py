@@ -21,7 +21,6 @@ from blobflow.project import ProjectError
 # What the commands run (asyncio, the client, tqdm) is imported when they run: building the
 # parser, for ``blobflow --help`` or any other sub-command, needs none of it.
 if TYPE_CHECKING:
-    from blobflow._media import FileSelection
     from blobflow.api import Api
 
 __all__ = ["add_transfer_commands"]

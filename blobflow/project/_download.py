@@ -392,7 +392,7 @@ async def _download_dataset(
     result.removed += await asyncio.to_thread(_prune, ds, keep, stems)
 
 
-async def download_fast_async(
+async def download_fast_async(  # noqa: PLR0913 - the SDK's download_fast signature (+ force)
     api: Api,
     project_id: int,
     dest_dir: str | os.PathLike[str],

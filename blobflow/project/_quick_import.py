@@ -167,6 +167,26 @@ class QuickImportResult:
     skipped: Skipped = field(default_factory=lambda: Skipped(verbose=True))
 
 
+async def _check_inputs(
+    tar: Path,
+    pkl: Path,
+    offsets_path: str | os.PathLike[str] | None,
+    images_dir: str | os.PathLike[str] | None,
+) -> None:
+    """The local inputs exist (and fit together) before anything remote happens."""
+    if images_dir is not None:
+        if offsets_path is not None:
+            raise ProjectError("with images_dir the offsets are written beside the blob")
+        if not await asyncio.to_thread(os.path.isdir, images_dir):
+            raise ProjectError(f"image folder not found: {images_dir}")
+        if not await asyncio.to_thread(tar.parent.is_dir):
+            raise ProjectError(f"folder for the blob not found: {tar.parent}")
+        return
+    for path in (tar, pkl):
+        if not await asyncio.to_thread(path.is_file):
+            raise ProjectError(f"file not found: {path}")
+
+
 async def quick_import_async(  # noqa: PLR0913 - the SDK's quick_import signature
     api: Api,
     dataset: int | DatasetInfo,
@@ -208,17 +228,7 @@ async def quick_import_async(  # noqa: PLR0913 - the SDK's quick_import signatur
     """
     tar = Path(blob_path)
     pkl = Path(offsets_path) if offsets_path else offsets_pkl_path(tar)
-    if images_dir is not None:
-        if offsets_path is not None:
-            raise ProjectError("with images_dir the offsets are written beside the blob")
-        if not await asyncio.to_thread(os.path.isdir, images_dir):
-            raise ProjectError(f"image folder not found: {images_dir}")
-        if not await asyncio.to_thread(tar.parent.is_dir):
-            raise ProjectError(f"folder for the blob not found: {tar.parent}")
-    else:
-        for path in (tar, pkl):
-            if not await asyncio.to_thread(path.is_file):
-                raise ProjectError(f"file not found: {path}")
+    await _check_inputs(tar, pkl, offsets_path, images_dir)
     select = FileSelection(filter_func=filter_func, verbose=True)
     tmp = await asyncio.to_thread(tempfile.mkdtemp, prefix="blobflow-import-")
     try:

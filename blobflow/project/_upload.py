@@ -25,7 +25,12 @@ from blobflow._hash import file_sha256_b64
 from blobflow._media import Skipped, is_image_name
 from blobflow._portal import blocking
 from blobflow.api import FileInfo, ImageInfo, Progress, portal_of
-from blobflow.blob import BlobImageInfo, offsets_pkl_path, save_blob_offsets_pkl, team_files_blob_path
+from blobflow.blob import (
+    BlobImageInfo,
+    offsets_pkl_path,
+    save_blob_offsets_pkl,
+    team_files_blob_path,
+)
 from blobflow.project._check import check_annotations
 from blobflow.project._errors import ProjectError, first_problem
 from blobflow.project._local import Dataset, Project, find_project_dir
@@ -81,12 +86,12 @@ def _check_blobs(project: Project, problems: list[str]) -> dict[str, int]:
             if size < 0:
                 problems.append(f"{pkl}: its blob {tar} is missing")
                 continue
-            for e in entries:
-                if not 0 <= e.offset_start <= e.offset_end <= size:
-                    problems.append(
-                        f"{pkl}: {e.name!r} at bytes {e.offset_start}-{e.offset_end} lies "
-                        f"outside {tar} ({size} bytes)"
-                    )
+            problems.extend(
+                f"{pkl}: {e.name!r} at bytes {e.offset_start}-{e.offset_end} lies "
+                f"outside {tar} ({size} bytes)"
+                for e in entries
+                if not 0 <= e.offset_start <= e.offset_end <= size
+            )
     return {stem: size for stem, size in sizes.items() if size >= 0}
 
 
