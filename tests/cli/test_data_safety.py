@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from project._projtools import png_bytes
 
 from blobflow.blob import BlobImageInfo
 from blobflow.cli import main
+
+from ..project._helpers import png_bytes
 
 _SEVEN = ("a.tif", "b.tiff", "c.png", "d.bmp", "e.webp", "f.jpg", "g.jpeg")
 
