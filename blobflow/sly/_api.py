@@ -176,7 +176,7 @@ class WorkspaceApi(_Group):
 class ProjectApi(_Group):
     """``api.project``."""
 
-    def create(
+    def create(  # noqa: PLR0913 - the SDK's ProjectApi.create signature
         self,
         workspace_id: int,
         name: str,
@@ -350,7 +350,7 @@ class ImageApi(_Group):
             aio.Progress(progress_cb).advance(len(infos))
         return infos
 
-    def get_list(
+    def get_list(  # noqa: PLR0913 - the SDK's ImageApi.get_list signature
         self,
         dataset_id: int | None = None,
         filters: list[dict[str, Any]] | None = None,
@@ -394,7 +394,7 @@ class ImageApi(_Group):
 
     # -- upload ------------------------------------------------------------------------------
 
-    def upload_paths(
+    def upload_paths(  # noqa: PLR0913 - the SDK's ImageApi.upload_paths signature
         self,
         dataset_id: int,
         names: list[str],
@@ -432,7 +432,7 @@ class ImageApi(_Group):
                use_caching_for_validation=use_caching_for_validation, parent_id=parent_id)
         return self._run(lambda: self._aio.image.upload_path(dataset_id, name, path, meta))
 
-    def upload_hashes(
+    def upload_hashes(  # noqa: PLR0913 - the SDK's ImageApi.upload_hashes signature
         self,
         dataset_id: int,
         names: list[str],
@@ -457,7 +457,7 @@ class ImageApi(_Group):
             )  # fmt: skip
         )
 
-    def upload_by_offsets(
+    def upload_by_offsets(  # noqa: PLR0913 - the SDK's ImageApi.upload_by_offsets signature
         self,
         dataset: DatasetInfo | int,
         team_file_id: int,
@@ -486,7 +486,7 @@ class ImageApi(_Group):
             )  # fmt: skip
         )
 
-    def upload_by_offsets_generator(
+    def upload_by_offsets_generator(  # noqa: PLR0913 - the SDK's ImageApi.upload_by_offsets_generator signature
         self,
         dataset: DatasetInfo | int,
         team_file_id: int,
@@ -688,7 +688,7 @@ class Api:
     client, for code that wants to ``await``.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the SDK's Api.__init__ signature
         self,
         server_address: str | None = None,
         token: str | None = None,
@@ -737,11 +737,10 @@ class Api:
         """``SERVER_ADDRESS`` and ``API_TOKEN`` from the environment, else (in development)
         from ``env_file`` — the SDK's names and file. The environment is left unchanged."""
         found = aio.Api.from_env(Path(env_file), config)
-        api = cls(
+        return cls(
             found.server_address, found.token, None, None, None, ignore_task_id, None,
             check_instance_version, config=config,
         )  # fmt: skip
-        return api
 
     def close(self) -> None:
         """Close the session and stop the private loop (also done at exit and on GC)."""

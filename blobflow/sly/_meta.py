@@ -109,7 +109,7 @@ class TagMeta:
     """A tag definition: ``name``, ``value_type`` (``"none"``, ``"any_string"``,
     ``"any_number"``, ``"oneof_string"``), ``possible_values`` for ``oneof_string``."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the SDK's TagMeta.__init__ signature
         self,
         name: str,
         value_type: str,
