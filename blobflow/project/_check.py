@@ -14,7 +14,7 @@ from typing import Any
 
 from blobflow._errors import AnnotationError
 from blobflow._geometry import annotation_problem, meta_shapes
-from blobflow.project._errors import ProjectError
+from blobflow.project._errors import ProjectError, first_problem
 from blobflow.project._local import read_annotation
 
 __all__ = ["check_annotations", "folder_annotations"]
@@ -36,11 +36,13 @@ def check_annotations(sources: Sources, meta: Mapping[str, Any]) -> int:
 
     Classes the meta lacks are collected over all of them and named together (a
     :class:`ProjectError`); otherwise the first other problem is an :class:`AnnotationError`
-    naming its file and field. Blocking: run it in a worker thread.
+    naming its file and field, and how many other annotations have a problem. Blocking: run
+    it in a worker thread.
     """
     classes = meta_shapes(meta)
     missing: dict[str, str] = {}  # class title -> first file using it
     first: str | None = None
+    others = 0  # annotations with a problem after the first: counted, not kept
     count = 0
     for where, source in sources:
         ann = source if isinstance(source, Mapping) else read_annotation(source)
@@ -51,14 +53,15 @@ def check_annotations(sources: Sources, meta: Mapping[str, Any]) -> int:
         unknown = {t for t in titles if isinstance(t, str) and t not in classes}
         for title in unknown:
             missing.setdefault(title, where)
-        if first is None and not unknown:
-            problem = annotation_problem(ann, classes)
-            if problem is not None:
+        if not unknown and (problem := annotation_problem(ann, classes)) is not None:
+            if first is None:
                 first = f"{where}: {problem}"
+            else:
+                others += 1
     if missing:
         named = ", ".join(f"{t!r} (first in {w})" for t, w in sorted(missing.items())[:20])
         more = f" and {len(missing) - 20} more" if len(missing) > 20 else ""
         raise ProjectError(f"the project meta lacks classes the annotations use: {named}{more}")
     if first is not None:
-        raise AnnotationError(first)
+        raise AnnotationError(first_problem(first, others))
     return count

@@ -127,13 +127,13 @@ async def test_quick_import_refuses_a_mismatched_geometry_naming_the_file(
     assert images["total"] == 0
 
 
-def _bad_project(tmp_path: Path) -> None:
-    images = make_image_folder(tmp_path / "imgs", 3, "u")
+def _bad_project(tmp_path: Path, bad: tuple[int, ...] = (1,)) -> None:
+    images = make_image_folder(tmp_path / "imgs", 4, "u")
     project = Project(tmp_path / "proj", OpenMode.CREATE)
     project.set_meta(META)
     ds = project.create_dataset("ds")
     for n, (name, data) in enumerate(sorted(images.items())):
-        ann = _ann([[1, 1], [2, 2]]) if n != 1 else {"objects": []}  # no size
+        ann = _ann([[1, 1], [2, 2]]) if n not in bad else {"objects": []}  # no size
         ds.add_item_bytes(name, data, ann)
     project.close()
 
@@ -148,4 +148,19 @@ async def test_upload_project_refuses_a_bad_annotation_before_creating_anything(
             await upload_project_async(tmp_path / "proj", api, server.workspace_id,
                                        progress=False)
         after = await _raw(server, "projects.list", {"workspaceId": server.workspace_id})
+    assert after["total"] == before["total"]
+
+
+async def test_upload_project_names_the_first_bad_annotation_and_counts_the_others(
+    server: Any, tmp_path: Path
+) -> None:
+    await asyncio.to_thread(_bad_project, tmp_path, (1, 2, 3))
+    async with Api(server.address, server.token) as api:
+        before = await _raw(server, "projects.list", {"workspaceId": server.workspace_id})
+        with pytest.raises(AnnotationError) as caught:
+            await upload_project_async(tmp_path / "proj", api, server.workspace_id,
+                                       progress=False)
+        after = await _raw(server, "projects.list", {"workspaceId": server.workspace_id})
+    message = str(caught.value)
+    assert "u_0001.png.json: size" in message and message.endswith("(and 2 other problems)")
     assert after["total"] == before["total"]
