@@ -12,7 +12,6 @@ from blobflow._hash import file_sha256_b64
 from blobflow.api._models import FileInfo, file_info
 from blobflow.api._progress import Progress, ProgressCallback
 from blobflow.api._transport import BodyFactory, DownloadedFile
-from blobflow.blob import team_files_offsets_path
 
 if TYPE_CHECKING:
     from blobflow.api._api import Api
@@ -164,8 +163,3 @@ class FileApi:
                 progress=Progress(progress_cb),
                 expected_sha256=expected_sha256,
             )
-
-    @staticmethod
-    def offsets_path_for(blob_path: str) -> str:
-        """Team Files path of a blob's index: ``<dir>/<blob stem>_offsets.pkl``."""
-        return team_files_offsets_path(blob_path)

@@ -22,6 +22,7 @@ from blobflow.api._models import DatasetInfo, FileInfo, ImageInfo, image_info
 from blobflow.api._progress import Progress, ProgressCallback
 from blobflow.api._register import register_offsets
 from blobflow.api._transport import DownloadedFile
+from blobflow.blob import team_files_offsets_path
 
 if TYPE_CHECKING:
     from blobflow.api._api import Api
@@ -447,7 +448,7 @@ class ImageApi:
         blob = await self._api.file.get_info_by_id(team_file_id)
         if blob.path is None or blob.team_id is None:
             raise ApiError(None, f"Team Files entry {team_file_id} has no path/team")
-        remote = self._api.file.offsets_path_for(blob.path)
+        remote = team_files_offsets_path(blob.path)
         if dest_dir is None:
             dest_dir = await asyncio.to_thread(tempfile.mkdtemp, prefix="blobflow-")
         local = os.path.join(dest_dir, posixpath.basename(remote))

@@ -30,6 +30,7 @@ from blobflow.blob import (
     offsets_pkl_path,
     save_blob_offsets_pkl,
     team_files_blob_path,
+    team_files_offsets_path,
 )
 from blobflow.project._check import check_annotations
 from blobflow.project._errors import ProjectError, first_problem
@@ -159,7 +160,7 @@ async def _upload_blobs(
 
     async def one(path: Path, size: int) -> FileInfo:
         info = await tar(path, size)
-        index, index_dst = indexes[path.stem], api.file.offsets_path_for(info.path or "")
+        index, index_dst = indexes[path.stem], team_files_offsets_path(info.path or "")
         if info.path and await same(index_dst, index) is None:
             await api.file.upload(team_id, index, index_dst)
         return info
