@@ -18,7 +18,8 @@ Plus the local file work every client must do, overlapped only where the protoco
   can name a blob not yet whole); and reading each annotation file before the request that
   carries it is sent;
 * download: writing each annotation file (its bytes prepared beforehand) once the answer that
-  carries it has arrived, in a writer thread, plus the offsets index and ``meta.json``.
+  carries it has arrived, plainly, in a child process (as blobflow's downloads write theirs:
+  on the other core), plus ``meta.json``.
 
 Timed from the first byte of work to the last answer and the last file written. Runs in a child
 process of its own (``python -m blobflow.bench._floor``, the ``_runner`` protocol).
@@ -44,7 +45,8 @@ from typing import Any
 
 import aiohttp
 
-from blobflow import _json
+from blobflow import _json, _write_child
+from blobflow._write_child import FRAME_HEAD
 from blobflow.bench._record import load_recording
 from blobflow.bench._rss import cpu_seconds, peak_rss_mb
 from blobflow.bench._runner import RESULT_PREFIX, Job
@@ -291,14 +293,47 @@ def _read_annotations(calls: list[Call], gates: _Gates) -> None:
 
 
 def _write_files(jobs: queue.SimpleQueue[list[tuple[Path, bytes]] | None]) -> None:
-    made: set[Path] = set()
-    while (files := jobs.get()) is not None:
-        for path, data in files:
-            if path.parent not in made:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                made.add(path.parent)
-            with open(path, "wb") as f:
-                f.write(data)
+    """Write each batch plainly in a child process (``_write_child.py``), as blobflow's own
+    downloads write theirs: on the other core, not against the replay's GIL. Frames go without
+    waiting for answers; a thread drains the answers, counted at the end."""
+    proc = subprocess.Popen(
+        [sys.executable, "-I", _write_child.__file__], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    answers: list[bytes] = []
+    drain = threading.Thread(target=answers.extend, args=(proc.stdout,), daemon=True)
+    drain.start()
+    frames = 0
+    try:
+        while (files := jobs.get()) is not None:
+            for frame in _frames(files):
+                proc.stdin.writelines(frame)
+                proc.stdin.flush()
+                frames += 1
+    finally:
+        proc.stdin.close()
+        code = proc.wait()
+        drain.join()
+    failed = [a for a in answers if not a.startswith(b'{"ok"')]
+    if code or failed or len(answers) != frames:
+        raise RuntimeError(f"the writer child (exit {code}) answered {failed[:1] or answers[-1:]}")
+
+
+def _frames(files: list[tuple[Path, bytes]]) -> list[list[bytes]]:
+    """``files`` as ``_write_child`` frames, one per folder, written plainly."""
+    by_dir: dict[Path, list[tuple[Path, bytes]]] = {}
+    for path, data in files:
+        by_dir.setdefault(path.parent, []).append((path, data))
+    frames = []
+    for folder, named in by_dir.items():
+        header = json.dumps(
+            {"dir": str(folder), "names": [p.name for p, _ in named],
+             "sizes": [len(d) for _, d in named], "plain": True}
+        ).encode()  # fmt: skip
+        size = sum(len(d) for _, d in named)
+        frames.append([FRAME_HEAD.pack(len(header), size), header, *(d for _, d in named)])
+    return frames
 
 
 def _set_all(events: list[asyncio.Event]) -> None:

@@ -76,6 +76,16 @@ def test_write_files_in_one_folder(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json", "c", "d"]
 
 
+def test_plain_writes_go_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the bench floor's least work: no temporary name, so a failed write leaves what it wrote
+    renames: list[object] = []
+    monkeypatch.setattr(_write_child.os, "replace", lambda *a, **k: renames.append(a))
+    write_files_in(tmp_path, [("a.json", b"{}"), ("a.json", b"[2]")], plain=True)
+    assert (tmp_path / "a.json").read_bytes() == b"[2]"
+    assert renames == []
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
 async def test_extract_ranges(tmp_path: Path) -> None:
     blob = tmp_path / "b.tar"
     blob.write_bytes(b"0123456789abcdef")

@@ -64,8 +64,10 @@ async def test_unsafe_names_are_refused_before_any_write(tmp_path: Path, name: s
     assert not (tmp_path / "ann").exists() and not (tmp_path / "evil").exists()
 
 
-def _frame(folder: str, names: list[str], sizes: list[int], data: bytes) -> bytes:
-    header = json.dumps({"dir": folder, "names": names, "sizes": sizes}).encode()
+def _frame(
+    folder: str, names: list[str], sizes: list[int], data: bytes, **extra: object
+) -> bytes:
+    header = json.dumps({"dir": folder, "names": names, "sizes": sizes, **extra}).encode()
     return FRAME_HEAD.pack(len(header), len(data)) + header + data
 
 
@@ -75,13 +77,15 @@ def test_child_checks_names_and_sizes_itself(tmp_path: Path) -> None:
         _frame(str(tmp_path), ["a"], [5], b"xy"),  # sizes do not add up to the data
         _frame(str(tmp_path), ["a", "b"], [1], b"x"),
         _frame(str(tmp_path), ["good"], [2], b"ok"),
+        _frame(str(tmp_path), ["plain"], [2], b"pl", plain=True),
+        _frame(str(tmp_path), ["../evil"], [1], b"x", plain=True),
     ]
     out = io.BytesIO()
     serve(io.BytesIO(b"".join(frames)), out)
     replies = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert [r.get("ok") for r in replies] == [None, None, None, 1]
+    assert [r.get("ok") for r in replies] == [None, None, None, 1, 1, None]
     assert "unsafe" in replies[0]["error"] and replies[0]["errno"] is None
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["good"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good", "plain"]
 
 
 def test_a_cut_frame_ends_the_child_with_an_error(tmp_path: Path) -> None:
