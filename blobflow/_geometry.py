@@ -140,7 +140,10 @@ def _box_down(pts: list[Any]) -> list[list[int]]:
     (x0, y0), (x1, y1) = pts[0][:2], pts[1][:2]
     top, bottom = _sorted2(y0, y1)
     left, right = _sorted2(x0, x1)
-    top, left, bottom, right = _round_box(top, left, bottom, right)
+    # Whole numbers, what the platform returns for boxes drawn in pixels, round to themselves:
+    # the check is a quarter of the rounding's cost over a 30,000-image download.
+    if not (type(top) is type(left) is type(bottom) is type(right) is int):
+        top, left, bottom, right = _round_box(top, left, bottom, right)
     return [[left, top], [max(left, right - 1), max(top, bottom - 1)]]
 
 
