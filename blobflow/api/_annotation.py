@@ -46,7 +46,7 @@ class AnnotationApi:
     async def upload_jsons(
         self,
         img_ids: Sequence[int],
-        anns: Sequence[dict[str, Any]],
+        anns: Sequence[dict[str, Any]] | Sequence[_json.Encoded],
         progress_cb: ProgressCallback = None,
         skip_bounds_validation: bool = False,
         dataset_id: int | None = None,
@@ -64,16 +64,20 @@ class AnnotationApi:
         is checked first; one the platform would refuse is refused, naming it (its
         file from ``sources``, else its index and image id) before anything is sent
         (:class:`~blobflow.AnnotationError`); ``checked=True``: the caller checked them all
-        already (``upload_project`` and ``quick_import`` check every file first).
+        already (``upload_project`` and ``quick_import`` check every file first). Annotations
+        already encoded (``_json.Encoded``, the bytes of checked files) go as they are: only
+        with ``checked=True`` and ``convert_coordinates=False``.
         """
         if len(img_ids) != len(anns):
             raise ValueError("img_ids and anns differ in length")
         if not img_ids:
             return
+        if isinstance(anns[0], _json.Encoded) and (convert_coordinates or not checked):
+            raise ValueError("encoded annotations go only checked and unconverted")
         if not checked:
             _refuse_invalid(anns, img_ids, sources)
         if convert_coordinates:
-            anns = [to_subpixel(a) for a in anns]
+            anns = [to_subpixel(a) for a in anns]  # type: ignore[arg-type]  # dicts: see above
         if dataset_id is None:
             dataset_id = await self._dataset_of(img_ids[0])
         progress = Progress(progress_cb)

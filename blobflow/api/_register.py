@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from typing import TYPE_CHECKING, Any
 
 from blobflow._errors import BlobflowError
+from blobflow._json import Encoded
 from blobflow.api._models import DatasetInfo, ImageInfo
 from blobflow.api._progress import Progress, ProgressCallback
 from blobflow.blob import BlobImageInfo
@@ -34,8 +35,11 @@ __all__ = ["AnnotationSource", "register_offsets"]
 
 #: Annotations for a batch: a mapping name -> annotation JSON, or an (async) function of the
 #: batch's image names returning their annotation JSON in order.
+#: The function may return already encoded JSON (``_json.Encoded``) when the annotations were
+#: checked beforehand and go unconverted (``quick_import``).
 AnnotationSource = (
-    Mapping[str, dict[str, Any]] | Callable[[list[str]], Awaitable[list[dict[str, Any]]]]
+    Mapping[str, dict[str, Any]]
+    | Callable[[list[str]], Awaitable[list[dict[str, Any]] | list[Encoded]]]
 )
 
 _END = object()
@@ -174,7 +178,9 @@ async def register_offsets(  # noqa: PLR0913 - upload_by_offsets_generator's opt
         await api.project.mark_blob_project(dataset.project_id)
 
 
-async def _load_chunk(source: AnnotationSource, names: list[str]) -> list[dict[str, Any]]:
+async def _load_chunk(
+    source: AnnotationSource, names: list[str]
+) -> list[dict[str, Any]] | list[Encoded]:
     if isinstance(source, Mapping):
         return [source[n] for n in names]
     return await source(names)
@@ -202,7 +208,7 @@ async def _register_annotated(
     step = api.config.annotation_upload_chunk
     chunks = [names[i : i + step] for i in range(0, len(names), step)]
 
-    def load(k: int) -> asyncio.Future[list[dict[str, Any]]] | None:
+    def load(k: int) -> asyncio.Future[list[dict[str, Any]] | list[Encoded]] | None:
         return asyncio.ensure_future(_load_chunk(source, chunks[k])) if k < len(chunks) else None
 
     nxt = load(0)

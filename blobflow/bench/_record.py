@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from blobflow import _json
 from blobflow.api import DownloadedFile, Progress, Transport, UploadSource
 
 __all__ = ["RECORDING", "RecordingTransport", "load_recording"]
@@ -99,9 +100,9 @@ class RecordingTransport:
 
     def save(self, folder: Path) -> Path:
         path = folder / RECORDING
-        with path.open("w", encoding="utf-8") as f:
-            for call in self.calls:
-                f.write(json.dumps(call) + "\n")
+        with path.open("wb") as f:
+            for call in self.calls:  # orjson: bodies may embed encoded annotation files
+                f.write(_json.dumps(call) + b"\n")
         return path
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from blobflow._errors import BlobflowError
+from blobflow._json import Encoded
 from blobflow.api import Api, DatasetInfo, ImageInfo, ProjectInfo, register_offsets
 from blobflow.blob import BlobImageInfo
 from blobflow.engine import upload_blob
@@ -191,6 +193,28 @@ async def test_upload_paths_standard_protocol(
     await api.annotation.upload_jsons([i.id for i in infos if i.id is not None], anns)
     got = await api.annotation.download_batch(ds.id, [i.id for i in infos if i.id is not None])
     assert [a.annotation for a in got] == anns
+
+
+async def test_encoded_annotations_go_as_they_are_only_checked_and_unconverted(
+    api: Api, dataset: tuple[ProjectInfo, DatasetInfo], tmp_path: Path
+) -> None:
+    _, ds = dataset
+    assert ds.id is not None
+    p = tmp_path / "e.png"
+    await asyncio.to_thread(p.write_bytes, b"enc")
+    (info,) = await api.image.upload_paths(ds.id, ["e.png"], [p])
+    assert info.id is not None
+    raw = b'{ "description": "as in the file", "size": {"height": 2, "width": 2},\n'
+    raw += b' "tags": [], "objects": [] }'
+    for bad in ({"checked": False, "convert_coordinates": False},
+                {"checked": True, "convert_coordinates": True}):  # fmt: skip
+        with pytest.raises(ValueError, match="checked and unconverted"):
+            await api.annotation.upload_jsons([info.id], [Encoded(raw)], dataset_id=ds.id, **bad)
+    await api.annotation.upload_jsons(
+        [info.id], [Encoded(raw)], dataset_id=ds.id, checked=True, convert_coordinates=False
+    )
+    (got,) = await api.annotation.download_batch(ds.id, [info.id])
+    assert got.annotation == json.loads(raw)
 
 
 async def test_annotations_are_loaded_a_chunk_at_a_time(
