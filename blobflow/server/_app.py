@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
@@ -75,9 +76,10 @@ async def _wan(request: web.Request, handler: Handler) -> web.StreamResponse:
     state = request.app[STATE]
     if state.config.latency_ms > 0:
         await asyncio.sleep(state.config.latency_ms / 1000)
+    started = time.monotonic()  # the body's first byte, as the link sees it
     resp = await handler(request)
     if state.shaper is not None:
-        await state.shaper.charge_upload(request.content.total_bytes)
+        await state.shaper.charge_upload(request.content.total_bytes, started)
         return await shape_response(request, resp, state.shaper)
     return resp
 

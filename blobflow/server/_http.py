@@ -64,7 +64,10 @@ class RateShaper:
     """A link of ``bandwidth_mbps`` each way, shared by every connection (WAN simulation).
 
     Response bodies are paced through the downlink. A request body is read at full speed and
-    then charged to the uplink: the response waits until the body would have arrived.
+    then charged to the uplink from the moment the request began: the response waits until the
+    body would have arrived. (Charged from when the body ended instead, a body the client
+    produces as it sends, such as a blob packed on the fly, paid its production time and then
+    the link's time again, where a real link carries it while it is produced.)
     """
 
     def __init__(self, bandwidth_mbps: float) -> None:
@@ -72,9 +75,11 @@ class RateShaper:
         self._down_free = 0.0  # when each direction of the link is free again
         self._up_free = 0.0
 
-    def _after(self, free_at: float, nbytes: int) -> float:
-        """When ``nbytes`` queued behind a direction free at ``free_at`` are through it."""
-        return max(time.monotonic(), free_at) + nbytes / self.bytes_per_s
+    def _after(self, free_at: float, nbytes: int, start: float | None = None) -> float:
+        """When ``nbytes`` sent from ``start`` (default now) behind a direction free at
+        ``free_at`` are through it."""
+        begin = time.monotonic() if start is None else start
+        return max(begin, free_at) + nbytes / self.bytes_per_s
 
     async def write(self, resp: web.StreamResponse, data: bytes) -> None:
         for i in range(0, len(data), _CHUNK):
@@ -83,9 +88,11 @@ class RateShaper:
             await resp.write(chunk)
             await asyncio.sleep(max(done_at - time.monotonic(), 0))
 
-    async def charge_upload(self, nbytes: int) -> None:
+    async def charge_upload(self, nbytes: int, started: float) -> None:
+        """Wait until a request body of ``nbytes`` whose first byte came at ``started``
+        (``time.monotonic()``) would have come through the uplink."""
         if nbytes > 0:
-            done_at = self._up_free = self._after(self._up_free, nbytes)
+            done_at = self._up_free = self._after(self._up_free, nbytes, started)
             await asyncio.sleep(max(done_at - time.monotonic(), 0))
 
 

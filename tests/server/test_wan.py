@@ -73,11 +73,24 @@ async def test_the_link_is_shared_by_concurrent_bodies() -> None:
     sinks = [Sink(), Sink()]
     data = b"x" * 200_000
     start = time.perf_counter()
+    now = time.monotonic()
     await asyncio.gather(*(shaper.write(sink, data) for sink in sinks),  # type: ignore[arg-type]
-                         shaper.charge_upload(200_000), shaper.charge_upload(200_000))
+                         shaper.charge_upload(200_000, now), shaper.charge_upload(200_000, now))
     # 400 KB down and 400 KB up over a 1 MB/s link: both directions ~0.4 s, side by side
     assert time.perf_counter() - start >= 0.35
     assert [s.got for s in sinks] == [data, data]
+
+
+async def test_an_upload_is_charged_from_its_first_byte() -> None:
+    # A body the client produced while sending it (a blob packed on the fly) was on the link
+    # all along: only what the link still owes is waited for, not its whole time again.
+    shaper = RateShaper(8)  # 1 MB/s
+    start = time.perf_counter()
+    await shaper.charge_upload(300_000, time.monotonic() - 0.3)  # began 0.3 s ago: all through
+    assert time.perf_counter() - start < 0.2
+    start = time.perf_counter()
+    await shaper.charge_upload(300_000, time.monotonic())  # just began: 0.3 s more
+    assert time.perf_counter() - start >= 0.25
 
 
 async def test_a_client_gone_mid_download_is_one_log_line(
