@@ -90,8 +90,6 @@ if not TYPE_CHECKING:  # each name's module is imported when the name is first r
                 "BlobImageInfo",
                 "write_streams",
             ),
-            "blobflow.blob._reader": (
-                "BlobReader",
-            ),
+            "blobflow.blob._reader": ("BlobReader",),
         },
     )

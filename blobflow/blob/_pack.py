@@ -20,29 +20,24 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 from blobflow._atomic import atomic_path
-from blobflow._errors import BlobflowError, BlobFormatError
+from blobflow._errors import BlobFormatError
 from blobflow._gc import gc_paused
-from blobflow.blob import _pickle
+from blobflow.blob import _parallel, _pickle
 from blobflow.blob._layout import offsets_pkl_path
-from blobflow.blob._pickle import BlobImageInfo, _batches, write_streams
-from blobflow.blob._tar import (
-    _BASE_SUM,
-    _LINK_MAGIC,
-    _MAX_OCTAL_SIZE,
-    _MODE_UID_GID,
-    _MTIME,
-    BLOCK,
-    build_header,
-    end_of_archive,
+from blobflow.blob._members import (
+    ZEROS,
+    File,
+    empty_file_error,
+    member_header,
+    read_member,
 )
+from blobflow.blob._pickle import BlobImageInfo, _batches, write_streams
+from blobflow.blob._tar import BLOCK, end_of_archive
 
 __all__ = ["BlobPart", "archive_directory", "archive_directory_parts"]
 
 _O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
-_READ_CHUNK = 1 << 16  # one read() returns a whole small image
 _FLUSH_AT = 8 << 20  # write joined output every 8 MiB
-_ZEROS = bytes(BLOCK)
-_TAIL_SUM = _BASE_SUM + ord("0")  # constant header parts + typeflag '0'
 
 
 class BlobPart(NamedTuple):
@@ -58,8 +53,6 @@ class BlobPart(NamedTuple):
     member_count: int
 
 
-# (path inside the archive as UTF-8 "/"-separated bytes, basename = image name, directory index)
-_File = tuple[bytes, str, int]
 # (final path, temporary path, temporary .pkl path when the offsets are streamed, else None)
 _Target = tuple[str, str, str | None]
 # (final path, temporary path, infos (empty when streamed), number of members)
@@ -80,11 +73,11 @@ def _collect(
     filter_func: Callable[[str], bool] | None,
     follow_symlinks: bool,
     output_dirs: dict[str, Callable[[str], bool]],
-) -> tuple[list[_File], list[str]]:
+) -> tuple[list[File], list[str]]:
     """Every regular file under src_dir, sorted by archive path, and the directories they are
     in (files are opened relative to a directory fd: shorter path walks, fewer syscalls).
     ``output_dirs`` maps an absolute directory to a test for our own output files in it."""
-    files: list[_File] = []
+    files: list[File] = []
     dirs: list[str] = []
     seen: dict[str, str] = {}
     stack = [("", src_dir)]
@@ -130,9 +123,9 @@ def _collect(
     return files, dirs
 
 
-def _given(src_dir: str, members: Sequence[str]) -> tuple[list[_File], list[str]]:
+def _given(src_dir: str, members: Sequence[str]) -> tuple[list[File], list[str]]:
     """``_collect``'s answer for members already listed (by :func:`list_members`): no walk."""
-    files: list[_File] = []
+    files: list[File] = []
     dirs: list[str] = []
     index: dict[str, int] = {}
     for rel in members:
@@ -175,13 +168,6 @@ def _kind(path: str) -> str:
         if test(mode):
             return kind
     return "special file"
-
-
-def _read_rest(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 1 << 22):
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 class _Writer:
@@ -278,35 +264,6 @@ class _PackOptions:
         return flags if self.follow_symlinks else flags | getattr(os, "O_NOFOLLOW", 0)
 
 
-def _read_member(title: str, dir_fd: int, flags: int) -> bytes:
-    """A whole file, opened relative to its folder: one ``os.read`` for a small image."""
-    fd = os.open(title, flags, dir_fd=dir_fd)
-    try:
-        data = os.read(fd, _READ_CHUNK)
-        if len(data) == _READ_CHUNK:
-            data += _read_rest(fd)
-    finally:
-        os.close(fd)
-    return data
-
-
-def _member_header(name: bytes, size: int) -> bytes:
-    """The member's header: the common case (short ASCII name, 11-digit size) from pre-summed
-    constant parts, anything else through :func:`build_header` (PAX records)."""
-    if len(name) <= 100 and size <= _MAX_OCTAL_SIZE and name.isascii():
-        size_field = b"%011o\x00" % size
-        chk = _TAIL_SUM + sum(name) + sum(size_field)  # NUL padding adds 0
-        return b"%b%b%b%b%06o\x00 0%b" % (
-            name + _ZEROS[: 100 - len(name)],
-            _MODE_UID_GID,
-            size_field,
-            _MTIME,
-            chk,
-            _LINK_MAGIC,
-        )
-    return build_header(name, size)
-
-
 class _Part:
     """One tar being written, with its offsets: kept in memory, or streamed to its .pkl one
     pickle stream per ``batch_size`` members."""
@@ -346,7 +303,7 @@ class _Part:
         pieces.append(header)
         pieces.append(data)
         if pad:
-            pieces.append(_ZEROS[:pad])
+            pieces.append(ZEROS[:pad])
         self.pos = start + size + pad
         self.out.pending += size + 1024
         if self.out.pending >= _FLUSH_AT:
@@ -369,14 +326,8 @@ class _Part:
             self.pkl.close()
 
 
-def _empty_file_error(path: str) -> BlobflowError:
-    return BlobFormatError.refusal(
-        f"{path}: empty file (0 bytes) is not an image", "allow_empty", "pack it anyway"
-    )
-
-
 def _plan_and_write(
-    files: list[_File], dirs: list[str], targets: Iterator[_Target], opts: _PackOptions
+    files: list[File], dirs: list[str], targets: Iterator[_Target], opts: _PackOptions
 ) -> list[_Written]:
     """Write the files into one tar, or several when a limit is reached.
 
@@ -396,10 +347,10 @@ def _plan_and_write(
             dir_fd = dir_fds.get(index)
             if dir_fd is None:
                 dir_fd = dir_fds[index] = os.open(dirs[index], os.O_RDONLY | _O_DIRECTORY)
-            data = _read_member(title, dir_fd, flags)
+            data = read_member(title, dir_fd, flags)
             if not data and not opts.allow_empty:
-                raise _empty_file_error(os.path.join(dirs[index], title))
-            header = _member_header(name, len(data))
+                raise empty_file_error(os.path.join(dirs[index], title))
+            header = member_header(name, len(data))
             pad = -len(data) % BLOCK
             if split and part.is_full(len(header) + len(data) + pad, opts):
                 parts.append(part.close(keep))
@@ -411,6 +362,17 @@ def _plan_and_write(
             os.close(fd)
         part.abandon()
     return parts
+
+
+def _write(
+    files: list[File], dirs: list[str], targets: Iterator[_Target], opts: _PackOptions
+) -> list[_Written]:
+    """One tar on two cores when it can be (see ``_parallel``), else :func:`_plan_and_write`."""
+    one_tar = opts.max_bytes is None and opts.max_members is None and opts.on_write is None
+    if one_tar and _parallel.usable(len(files)):
+        flags, allow, batch = opts.open_flags(), opts.allow_empty, opts.batch_size
+        return [_parallel.pack_in_two(files, dirs, next(targets), flags, allow, batch)]
+    return _plan_and_write(files, dirs, targets, opts)
 
 
 def _check_pack_args(
@@ -532,7 +494,7 @@ def archive_directory_parts(  # noqa: PLR0913 - public keyword options, as archi
         ):
             split = max_bytes is not None or max_members is not None
             targets = _targets(final_tar, split, stream_dir, stack, pkl_stack)
-            written = _plan_and_write(files, dirs, targets, opts)
+            written = _write(files, dirs, targets, opts)
             return [_finished_part(w, offsets_dir, keep_infos, pkl_stack) for w in written]
             # leaving the stacks renames every temporary file into place (or removes them all)
 
