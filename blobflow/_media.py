@@ -59,6 +59,11 @@ SAMPLE_NAMES = 5
 
 
 def _ext(name: str) -> str:
+    dot = name.rfind(".")
+    # the usual name ("dir/img_001.png"): the dot follows a character of the file name that
+    # is not a dot, so splitext would cut there too; two string searches instead of its loop
+    if dot > 0 and name[dot - 1] not in "./" and name.rfind("/", dot) < 0 and os.sep == "/":
+        return name[dot:].lower()
     return os.path.splitext(name)[1].lower()
 
 
@@ -198,8 +203,7 @@ class FileSelection:
         seen = f"skipped {skipped.count}: {skipped.listing()}" if skipped.count else "no files"
         if skipped.unsupported:
             seen += (
-                f"; {skipped.unsupported} of them image-like in a format the platform does not "
-                "take"
+                f"; {skipped.unsupported} of them image-like in a format the platform does not take"
             )
         return f"{os.fspath(where)}: no {self.describe()} ({seen})"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -25,6 +26,17 @@ def test_supported_extensions_are_the_sdks_any_case() -> None:
     for name in ("notes.txt", "x.gif", "png", "a.png.json", "noext"):
         assert not is_image_name(name), name
     assert blobflow.SUPPORTED_IMG_EXTS is SUPPORTED_IMG_EXTS
+
+
+def test_extension_is_splitexts_for_every_short_name() -> None:
+    """The fast path of ``_ext`` cuts where ``os.path.splitext`` does, for every name of up to
+    six characters from an alphabet of dots, slashes and letters (leading dots included)."""
+    from blobflow._media import _ext
+
+    for length in range(7):
+        for chars in itertools.product("a./BÜ\\", repeat=length):
+            name = "".join(chars)
+            assert _ext(name) == os.path.splitext(name)[1].lower(), name
 
 
 def test_matches_the_installed_sdk() -> None:

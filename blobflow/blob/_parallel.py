@@ -1,31 +1,33 @@
-"""Packing one tar on two cores: a forked child writes the second half of the members while this
+"""Packing one tar on two cores: a forked child writes the second part of the members while this
 process writes the first, each into its own range of the same file.
 
 Threads cannot do this: the work per file is a few microseconds of Python between short system
 calls, and two threads spend it waiting for each other's GIL (measured: two reading threads
 took twice as long as one). A forked process shares nothing with this one but the files.
 
-The child learns where its half starts from ``stat`` of the first half's files (header, size,
+The child learns where its part starts from ``stat`` of the first part's files (header, size,
 padding: a member's bytes do not depend on where it sits in the tar), writes its members from
-there, and reports where they are. This process writes the first half from the start and checks
+there, and reports where they are. This process writes the first part from the start and checks
 that it ended exactly where the child began. The bytes are those the one-process packer writes.
+When the offsets are streamed to a ``.pkl``, each process also encodes the pickle streams that
+lie wholly in its part (the streams are independent); this process encodes the one that
+straddles the two.
 
-If the child fails for any reason, or a file of the first half changed size between the child's
-``stat`` and this process's read, this process writes the second half itself after its own:
+If the child fails for any reason, or a file of the first part changed size between the child's
+``stat`` and this process's read, this process writes the second part itself after its own:
 a real problem (an empty file, a file that vanished) is then raised here, as the one-process
 packer raises it.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import sys
 import threading
 from array import array
-from collections.abc import Iterator
-from itertools import islice
-from typing import NoReturn
+from typing import NamedTuple, NoReturn
 
 from blobflow._errors import BlobFormatError
 from blobflow.blob._members import File, MemberRun, run_length, write_all, write_run
@@ -37,8 +39,35 @@ __all__ = ["MIN_FILES", "pack_in_two", "usable"]
 #: fewer files than this are packed in one process: forking would cost more than the second
 #: core saves (read at call time, so tests can lower it)
 MIN_FILES = 2000
+#: this process's share of the files: the child also ``stat``s the files before its own (2-3 us
+#: a file against ~9 us to read and write one), this process encodes the straddling stream
+FIRST_SHARE = 0.56
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_Opts = tuple[int, bool]  # write_run's (open flags, allow_empty)
+
+
+class _Job(NamedTuple):
+    """What both processes need to know."""
+
+    files: list[File]
+    dirs: list[str]
+    half: int  # files[:half] are this process's, files[half:] the child's
+    tmp: str  # the temporary tar
+    flags: int  # os.open flags for each file
+    allow_empty: bool
+    batch_size: int | None  # members per .pkl stream; None: no .pkl streams here
+
+    def run(self, first: int, last: int, fd: int) -> MemberRun:
+        return write_run(self.files[first:last], self.dirs, fd, self.flags, self.allow_empty)
+
+    def cuts(self) -> tuple[int, int]:
+        """The .pkl streams wholly in this process's part end at the first cut, the child's
+        begin at the second; between them is the stream that straddles the two (if any)."""
+        size = self.batch_size or 1
+        return self.half // size * size, min(len(self.files), -(-self.half // size) * size)
+
+
+# A run of members and where it lies: (index of its first file, tar offset of its first byte)
+_Placed = tuple[int, int, MemberRun]
 
 
 def usable(n_files: int) -> bool:
@@ -50,55 +79,74 @@ def usable(n_files: int) -> bool:
     return threading.active_count() == 1 and len(os.sched_getaffinity(0)) >= 2
 
 
-_Job = tuple[str, int, _Opts]  # the child's (temporary tar, write end of the pipe, options)
+def _infos(files: list[File], lo: int, hi: int, runs: list[_Placed]) -> list[BlobImageInfo]:
+    """The offsets of members lo..hi-1 from the runs that hold them."""
+    infos = []
+    for first, base, run in runs:
+        a, b = max(lo, first) - first, min(hi, first + len(run.starts)) - first
+        members = zip(files[first + a : first + b], run.starts[a:b], run.sizes[a:b], strict=True)
+        for (_name, title, _index), start, size in members:
+            infos.append(BlobImageInfo(title, base + start, base + start + size))
+    return infos
 
 
-def _child_main(files: list[File], half: int, dirs: list[str], job: _Job) -> NoReturn:
-    """The child: write ``files[half:]`` where the first half will end, report through the
+def _streams(job: _Job, lo: int, hi: int, runs: list[_Placed]) -> bytes:
+    """The .pkl streams of members lo..hi-1, one per ``batch_size`` (lo is a multiple of it)."""
+    out = io.BytesIO()
+    if job.batch_size is not None:
+        for first in range(lo, hi, job.batch_size):
+            last = min(first + job.batch_size, hi)
+            write_streams((_infos(job.files, first, last, runs),), out)
+    return out.getvalue()
+
+
+def _child_main(job: _Job, pipe: int) -> NoReturn:
+    """The child: write ``files[half:]`` where the first part will end, report through the
     pipe, and leave without running anything of the parent's (no atexit, no stdio flush)."""
-    tmp, pipe, opts = job
     status = 1
     try:
-        base = run_length(files[:half], dirs)
-        out = os.open(tmp, os.O_WRONLY | _O_CLOEXEC)
+        base = run_length(job.files[: job.half], job.dirs)
+        out = os.open(job.tmp, os.O_WRONLY | _O_CLOEXEC)
         os.lseek(out, base, os.SEEK_SET)
-        run = write_run(files[half:], dirs, out, *opts)
-        head = array("q", (base, run.length, len(run.starts)))
-        write_all(pipe, head.tobytes() + run.starts.tobytes() + run.sizes.tobytes())
+        run = job.run(job.half, len(job.files), out)
+        pkl = _streams(job, job.cuts()[1], len(job.files), [(job.half, base, run)])
+        head = array("q", (base, run.length, len(run.starts), len(pkl)))
+        write_all(pipe, head.tobytes() + run.starts.tobytes() + run.sizes.tobytes() + pkl)
         status = 0
-    except BaseException:  # any failure: the parent writes this half itself
+    except BaseException:  # any failure: the parent writes this part itself
         pass
     finally:
         os._exit(status)
 
 
 class _Child:
-    """The forked child packing the second half."""
+    """The forked child packing the second part."""
 
-    def __init__(self, files: list[File], half: int, dirs: list[str], tmp: str, opts: _Opts):
-        self.count = len(files) - half
+    def __init__(self, job: _Job) -> None:
+        self.count = len(job.files) - job.half
         self.pipe, write_end = os.pipe()
         self.pid = os.fork()
         if self.pid == 0:
             os.close(self.pipe)
-            _child_main(files, half, dirs, (tmp, write_end, opts))
+            _child_main(job, write_end)
         os.close(write_end)
 
-    def report(self) -> tuple[int, MemberRun] | None:
-        """Wait for the child: where its run starts and where its members are; None if it
-        failed."""
+    def report(self) -> tuple[int, MemberRun, bytes] | None:
+        """Wait for the child: where its run starts, where its members are, its .pkl streams;
+        None if it failed."""
         chunks = []
         while chunk := os.read(self.pipe, 1 << 20):
             chunks.append(chunk)
         _, status = os.waitpid(self.pid, 0)
         self.pid = 0
-        data, values = b"".join(chunks), array("q")
-        ok = os.waitstatus_to_exitcode(status) == 0
-        if not ok or len(data) != values.itemsize * (3 + 2 * self.count):
+        data, head, n = b"".join(chunks), array("q"), self.count
+        fixed = head.itemsize * (4 + 2 * n)
+        if os.waitstatus_to_exitcode(status) != 0 or len(data) < fixed:
             return None
-        values.frombytes(data)
-        n = self.count
-        return values[0], MemberRun(values[3 : 3 + n], values[3 + n :], values[1])
+        head.frombytes(data[:fixed])
+        if head[2] != n or len(data) != fixed + head[3]:
+            return None
+        return head[0], MemberRun(head[4 : 4 + n], head[4 + n :], head[1]), data[fixed:]
 
     def close(self) -> None:
         """Stop the child if it still runs (this process failed first)."""
@@ -109,46 +157,35 @@ class _Child:
         os.close(self.pipe)
 
 
-def _write_tar(files: list[File], dirs: list[str], tmp: str, opts: _Opts) -> list[MemberRun]:
-    """Both halves and the end-of-archive into ``tmp``; the runs, in order."""
-    half = len(files) // 2
-    out = os.open(tmp, os.O_WRONLY | os.O_TRUNC | _O_CLOEXEC)
+def _write_tar(job: _Job, out: int) -> tuple[list[_Placed], bytes]:
+    """Both parts and the end-of-archive to ``out``; the runs in order, and the .pkl streams."""
+    n, (cut, child_cut) = len(job.files), job.cuts()
+    child = _Child(job)
     try:
-        child = _Child(files, half, dirs, tmp, opts)
-        try:
-            mine = write_run(files[:half], dirs, out, *opts)
-            report = child.report()
-        finally:
-            child.close()
-        if report is not None and report[0] == mine.length:
-            theirs = report[1]
-            os.lseek(out, mine.length + theirs.length, os.SEEK_SET)
-        else:  # the child failed, or wrote where the first half did not end: write it here
-            theirs = write_run(files[half:], dirs, out, *opts)
-        end = mine.length + theirs.length
-        trailer = end_of_archive(end)
-        write_all(out, trailer)
-        os.ftruncate(out, end + len(trailer))  # anything the child wrote past a redone half
-        _check_size(out, tmp, end + len(trailer))
+        mine = job.run(0, job.half, out)
+        early = _streams(job, 0, cut, [(0, 0, mine)])  # while the child still works
+        report = child.report()
     finally:
-        os.close(out)
-    return [mine, theirs]
+        child.close()
+    if report is not None and report[0] == mine.length:
+        base, theirs, late = report
+        os.lseek(out, base + theirs.length, os.SEEK_SET)
+    else:  # the child failed, or wrote where the first part did not end: write it here
+        base, theirs = mine.length, job.run(job.half, n, out)
+        late = _streams(job, child_cut, n, [(job.half, base, theirs)])
+    runs = [(0, 0, mine), (job.half, base, theirs)]
+    end = base + theirs.length
+    trailer = end_of_archive(end)
+    write_all(out, trailer)
+    os.ftruncate(out, end + len(trailer))  # anything the child wrote past a redone part
+    _check_size(out, job.tmp, end + len(trailer))
+    return runs, early + _streams(job, cut, child_cut, runs) + late
 
 
 def _check_size(fd: int, path: str, expected: int) -> None:
     size = os.fstat(fd).st_size
     if size != expected:
         raise BlobFormatError(f"{path}: wrote {size} bytes, expected {expected}")
-
-
-def _infos(files: list[File], runs: list[MemberRun]) -> Iterator[BlobImageInfo]:
-    base = first = 0
-    for run in runs:
-        members = files[first : first + len(run.starts)]
-        for (_name, title, _index), start, size in zip(members, run.starts, run.sizes, strict=True):
-            yield BlobImageInfo(title, base + start, base + start + size)
-        base += run.length
-        first += len(run.starts)
 
 
 def pack_in_two(
@@ -162,12 +199,16 @@ def pack_in_two(
     Returns (final, temporary, infos, members), as the one-process packer does.
     """
     final, tmp, pkl_tmp = target
-    runs = _write_tar(files, dirs, tmp, (flags, allow_empty))
-    infos = _infos(files, runs)
+    half = max(1, min(len(files) - 1, round(len(files) * FIRST_SHARE)))
+    job = _Job(files, dirs, half, tmp, flags, allow_empty, batch_size)
+    out = os.open(tmp, os.O_WRONLY | os.O_TRUNC | _O_CLOEXEC)
+    try:
+        runs, streams = _write_tar(job, out)
+    finally:
+        os.close(out)
     if batch_size is None:
-        return final, tmp, list(infos), len(files)
+        return final, tmp, _infos(files, 0, len(files), runs), len(files)
     assert pkl_tmp is not None  # batch_size comes with a .pkl per part
     with open(pkl_tmp, "wb") as fh:
-        while batch := list(islice(infos, batch_size)):
-            write_streams((batch,), fh)
+        fh.write(streams)
     return final, tmp, [], len(files)

@@ -98,11 +98,14 @@ def test_two_processes_write_the_one_process_bytes(
     )
 
 
+@pytest.mark.parametrize("batch", [7, 5, 1000])  # a stream straddles the parts; none does; one
 def test_streamed_offsets_are_the_same_pkl(
-    make_tree: Tree, tmp_path: Path, two_cores: list[int], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """keep_infos=False (the command line's way): the .pkl, cut into several streams."""
-    monkeypatch.setattr("blobflow.blob._pickle.OFFSETS_PKL_BATCH_SIZE", 7)
+    make_tree: Tree, tmp_path: Path, two_cores: list[int], monkeypatch: pytest.MonkeyPatch,
+    batch: int,
+) -> None:  # fmt: skip
+    """keep_infos=False (the command line's way): the .pkl, cut into several streams, each
+    process encoding those in its part (44 files: this process packs the first 25)."""
+    monkeypatch.setattr("blobflow.blob._pickle.OFFSETS_PKL_BATCH_SIZE", batch)
     src = make_tree(_files())
     (part,) = archive_directory_parts(
         src, tmp_path / "two.tar", offsets_dir=tmp_path, keep_infos=False
@@ -128,17 +131,26 @@ def _fails_in_child(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     monkeypatch.setattr(_parallel, name, flaky)
 
 
-@pytest.mark.parametrize("where", ["run_length", "write_run"])
+@pytest.mark.parametrize("where", ["run_length", "write_run", "write_streams"])
 def test_a_failed_child_is_redone_here(
     make_tree: Tree, tmp_path: Path, two_cores: list[int], monkeypatch: pytest.MonkeyPatch,
     where: str,
 ) -> None:  # fmt: skip
+    monkeypatch.setattr("blobflow.blob._pickle.OFFSETS_PKL_BATCH_SIZE", 7)
     src = make_tree(_files())
+    out = tmp_path / "out"
+    kw: dict[str, Any] = {"offsets_dir": out, "keep_infos": False}
     _fails_in_child(monkeypatch, where)
-    archive_directory(src, tmp_path / "two.tar")
+    archive_directory_parts(src, out / "two.tar", **kw)
     assert two_cores
-    assert (tmp_path / "two.tar").read_bytes() == _one_process(src, tmp_path / "one.tar")
-    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["one.tar", "two.tar"]
+    assert (out / "two.tar").read_bytes() == _one_process(src, out / "one.tar", **kw)
+    assert _pkl(out, "two") == _pkl(out, "one")
+    assert sorted(p.name for p in out.iterdir()) == [
+        "one.tar",
+        "one_offsets.pkl",
+        "two.tar",
+        "two_offsets.pkl",
+    ]
 
 
 def test_a_size_changed_after_stat_is_redone_here(
