@@ -186,11 +186,14 @@ class FileSelection:
         return bool(self._regex.match(path) or self._regex.match(posixpath.basename(path)))
 
     def __call__(self, path: str) -> bool:
-        keep = (
-            (not self.images_only or is_image_name(path))
-            and self.matches(path)
-            and (self.filter_func is None or self.filter_func(path))
-        )
+        if self._regex is None and self.filter_func is None and self.images_only:
+            keep = _ext(path) in _SUPPORTED  # the usual selection, called once per file
+        else:
+            keep = (
+                (not self.images_only or is_image_name(path))
+                and self.matches(path)
+                and (self.filter_func is None or self.filter_func(path))
+            )
         if keep:
             self.kept += 1
         else:
