@@ -26,7 +26,7 @@ __all__ = [
     "empty_file_error",
     "member_header",
     "read_member",
-    "run_length",
+    "predict_run",
     "write_all",
     "write_run",
 ]
@@ -148,10 +148,11 @@ def write_run(
     return MemberRun(starts, sizes, pos)
 
 
-def run_length(files: list[File], dirs: list[str]) -> int:
+def predict_run(files: list[File], dirs: list[str]) -> MemberRun:
     """What :func:`write_run` will write for ``files`` if their sizes do not change meanwhile,
     from ``stat`` alone (no file is read)."""
-    total = 0
+    starts, sizes = array("q"), array("q")
+    pos = 0
     dir_fds: dict[int, int] = {}
     try:
         for name, title, index in files:
@@ -160,8 +161,11 @@ def run_length(files: list[File], dirs: list[str]) -> int:
                 dir_fd = dir_fds[index] = os.open(dirs[index], os.O_RDONLY | _O_DIRECTORY)
             size = os.stat(title, dir_fd=dir_fd).st_size
             plain = len(name) <= 100 and size <= _MAX_OCTAL_SIZE and name.isascii()
-            total += (BLOCK if plain else len(build_header(name, size))) + size + (-size % BLOCK)
+            start = pos + (BLOCK if plain else len(build_header(name, size)))
+            starts.append(start)
+            sizes.append(size)
+            pos = start + size + (-size % BLOCK)
     finally:
         for dfd in dir_fds.values():
             os.close(dfd)
-    return total
+    return MemberRun(starts, sizes, pos)

@@ -10,8 +10,9 @@ padding: a member's bytes do not depend on where it sits in the tar), writes its
 there, and reports where they are. This process writes the first part from the start and checks
 that it ended exactly where the child began. The bytes are those the one-process packer writes.
 When the offsets are streamed to a ``.pkl``, each process also encodes the pickle streams that
-lie wholly in its part (the streams are independent); this process encodes the one that
-straddles the two.
+lie wholly in its part (the streams are independent), and the child the one that straddles the
+two, from the sizes its ``stat`` saw; this process checks those against what it read, and
+encodes that stream itself if they differ.
 
 If the child fails for any reason, or a file of the first part changed size between the child's
 ``stat`` and this process's read, this process writes the second part itself after its own:
@@ -30,7 +31,7 @@ from array import array
 from typing import NamedTuple, NoReturn
 
 from blobflow._errors import BlobFormatError
-from blobflow.blob._members import File, MemberRun, run_length, write_all, write_run
+from blobflow.blob._members import File, MemberRun, predict_run, write_all, write_run
 from blobflow.blob._pickle import BlobImageInfo, write_streams
 from blobflow.blob._tar import end_of_archive
 
@@ -40,7 +41,7 @@ __all__ = ["MIN_FILES", "pack_in_two", "usable"]
 #: core saves (read at call time, so tests can lower it)
 MIN_FILES = 2000
 #: this process's share of the files: the child also ``stat``s the files before its own (2-3 us
-#: a file against ~9 us to read and write one), this process encodes the straddling stream
+#: a file against ~9 us to read and write one) and encodes the straddling .pkl stream
 FIRST_SHARE = 0.56
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
@@ -100,18 +101,57 @@ def _streams(job: _Job, lo: int, hi: int, runs: list[_Placed]) -> bytes:
     return out.getvalue()
 
 
+class _Report(NamedTuple):
+    """What the child did: where its run starts, its members, the layout it assumed for the
+    members of this process's part that share a .pkl stream with its own (from ``stat``), the
+    encoded straddling stream and its own streams."""
+
+    base: int
+    run: MemberRun
+    assumed: MemberRun  # starts and sizes of files[cut:half] as the child computed them
+    straddle: bytes
+    rest: bytes
+
+    def encode(self) -> bytes:
+        a = self.assumed
+        head = (self.base, self.run.length, len(self.run.starts), len(a.starts), len(self.straddle))
+        arrays = (array("q", head), self.run.starts, self.run.sizes, a.starts, a.sizes)
+        return b"".join(x.tobytes() for x in arrays) + self.straddle + self.rest
+
+    @staticmethod
+    def decode(data: bytes, count: int) -> _Report | None:
+        """The report of a child that packed ``count`` members; None if it is not whole."""
+        values, size = array("q"), array("q").itemsize
+        if len(data) < 5 * size:
+            return None
+        values.frombytes(data[: 5 * size])
+        base, length, n, guessed, straddle = values
+        arrays_end = size * (5 + 2 * n + 2 * guessed)
+        if n != count or guessed < 0 or straddle < 0 or len(data) < arrays_end + straddle:
+            return None
+        values.frombytes(data[5 * size : arrays_end])
+        cuts = (5, 5 + n, 5 + 2 * n, 5 + 2 * n + guessed, 5 + 2 * n + 2 * guessed)
+        run = MemberRun(values[cuts[0] : cuts[1]], values[cuts[1] : cuts[2]], length)
+        assumed = MemberRun(values[cuts[2] : cuts[3]], values[cuts[3] : cuts[4]], 0)
+        pkl = data[arrays_end:]
+        return _Report(base, run, assumed, pkl[:straddle], pkl[straddle:])
+
+
 def _child_main(job: _Job, pipe: int) -> NoReturn:
     """The child: write ``files[half:]`` where the first part will end, report through the
     pipe, and leave without running anything of the parent's (no atexit, no stdio flush)."""
     status = 1
     try:
-        base = run_length(job.files[: job.half], job.dirs)
+        n, (cut, child_cut) = len(job.files), job.cuts()
+        guess = predict_run(job.files[: job.half], job.dirs)
         out = os.open(job.tmp, os.O_WRONLY | _O_CLOEXEC)
-        os.lseek(out, base, os.SEEK_SET)
-        run = job.run(job.half, len(job.files), out)
-        pkl = _streams(job, job.cuts()[1], len(job.files), [(job.half, base, run)])
-        head = array("q", (base, run.length, len(run.starts), len(pkl)))
-        write_all(pipe, head.tobytes() + run.starts.tobytes() + run.sizes.tobytes() + pkl)
+        os.lseek(out, guess.length, os.SEEK_SET)
+        run = job.run(job.half, n, out)
+        runs = [(0, 0, guess), (job.half, guess.length, run)]
+        assumed = MemberRun(guess.starts[cut:], guess.sizes[cut:], 0)
+        straddle = _streams(job, cut, child_cut, runs)
+        rest = _streams(job, child_cut, n, runs[1:])
+        write_all(pipe, _Report(guess.length, run, assumed, straddle, rest).encode())
         status = 0
     except BaseException:  # any failure: the parent writes this part itself
         pass
@@ -131,22 +171,16 @@ class _Child:
             _child_main(job, write_end)
         os.close(write_end)
 
-    def report(self) -> tuple[int, MemberRun, bytes] | None:
-        """Wait for the child: where its run starts, where its members are, its .pkl streams;
-        None if it failed."""
+    def report(self) -> _Report | None:
+        """Wait for the child; its report, or None if it failed."""
         chunks = []
         while chunk := os.read(self.pipe, 1 << 20):
             chunks.append(chunk)
         _, status = os.waitpid(self.pid, 0)
         self.pid = 0
-        data, head, n = b"".join(chunks), array("q"), self.count
-        fixed = head.itemsize * (4 + 2 * n)
-        if os.waitstatus_to_exitcode(status) != 0 or len(data) < fixed:
+        if os.waitstatus_to_exitcode(status) != 0:
             return None
-        head.frombytes(data[:fixed])
-        if head[2] != n or len(data) != fixed + head[3]:
-            return None
-        return head[0], MemberRun(head[4 : 4 + n], head[4 + n :], head[1]), data[fixed:]
+        return _Report.decode(b"".join(chunks), self.count)
 
     def close(self) -> None:
         """Stop the child if it still runs (this process failed first)."""
@@ -167,19 +201,30 @@ def _write_tar(job: _Job, out: int) -> tuple[list[_Placed], bytes]:
         report = child.report()
     finally:
         child.close()
-    if report is not None and report[0] == mine.length:
-        base, theirs, late = report
-        os.lseek(out, base + theirs.length, os.SEEK_SET)
-    else:  # the child failed, or wrote where the first part did not end: write it here
+    if report is None or report.base != mine.length:
+        # the child failed, or wrote where the first part did not end: write its part here
         base, theirs = mine.length, job.run(job.half, n, out)
-        late = _streams(job, child_cut, n, [(job.half, base, theirs)])
+        straddle, rest = None, _streams(job, child_cut, n, [(job.half, base, theirs)])
+    else:
+        base, theirs, rest = report.base, report.run, report.rest
+        guessed = report.assumed
+        ok = mine.starts[cut:] == guessed.starts and mine.sizes[cut:] == guessed.sizes
+        straddle = report.straddle if ok else None  # None: a size changed, the total did not
     runs = [(0, 0, mine), (job.half, base, theirs)]
-    end = base + theirs.length
+    if straddle is None:
+        straddle = _streams(job, cut, child_cut, runs)
+    _end_tar(out, job.tmp, base + theirs.length)
+    return runs, early + straddle + rest
+
+
+def _end_tar(out: int, path: str, end: int) -> None:
+    """The end-of-archive after ``end`` bytes of members; then the file is exactly that long
+    (nothing the child wrote past a part redone here stays)."""
     trailer = end_of_archive(end)
+    os.lseek(out, end, os.SEEK_SET)
     write_all(out, trailer)
-    os.ftruncate(out, end + len(trailer))  # anything the child wrote past a redone part
-    _check_size(out, job.tmp, end + len(trailer))
-    return runs, early + _streams(job, cut, child_cut, runs) + late
+    os.ftruncate(out, end + len(trailer))
+    _check_size(out, path, end + len(trailer))
 
 
 def _check_size(fd: int, path: str, expected: int) -> None:

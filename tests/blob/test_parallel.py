@@ -131,7 +131,7 @@ def _fails_in_child(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     monkeypatch.setattr(_parallel, name, flaky)
 
 
-@pytest.mark.parametrize("where", ["run_length", "write_run", "write_streams"])
+@pytest.mark.parametrize("where", ["predict_run", "write_run", "write_streams"])
 def test_a_failed_child_is_redone_here(
     make_tree: Tree, tmp_path: Path, two_cores: list[int], monkeypatch: pytest.MonkeyPatch,
     where: str,
@@ -159,11 +159,36 @@ def test_a_size_changed_after_stat_is_redone_here(
     """The child started where the first half would have ended had no file changed size: this
     process sees its half end elsewhere and writes the second half itself."""
     src = make_tree(_files())
-    real = _members.run_length
-    monkeypatch.setattr(_parallel, "run_length", lambda files, dirs: real(files, dirs) + 512)
+
+    def grown(files: list[Any], dirs: list[str]) -> _members.MemberRun:
+        run = _members.predict_run(files, dirs)
+        return _members.MemberRun(run.starts, run.sizes, run.length + 512)
+
+    monkeypatch.setattr(_parallel, "predict_run", grown)
     archive_directory(src, tmp_path / "two.tar")
     assert two_cores
     assert (tmp_path / "two.tar").read_bytes() == _one_process(src, tmp_path / "one.tar")
+
+
+def test_sizes_changed_at_the_same_total_re_encode_the_shared_stream(
+    make_tree: Tree, tmp_path: Path, two_cores: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child's part starts in the right place, but the sizes it assumed for this process's
+    members in the stream they share are not what was read: that stream is encoded here."""
+    monkeypatch.setattr("blobflow.blob._pickle.OFFSETS_PKL_BATCH_SIZE", 7)
+    src = make_tree(_files())
+
+    def shifted(files: list[Any], dirs: list[str]) -> _members.MemberRun:
+        run = _members.predict_run(files, dirs)
+        run.sizes[-1] -= 1  # the last member of this process's part: in the shared stream
+        return run
+
+    monkeypatch.setattr(_parallel, "predict_run", shifted)
+    kw: dict[str, Any] = {"offsets_dir": tmp_path, "keep_infos": False}
+    archive_directory_parts(src, tmp_path / "two.tar", **kw)
+    assert two_cores
+    assert (tmp_path / "two.tar").read_bytes() == _one_process(src, tmp_path / "one.tar", **kw)
+    assert _pkl(tmp_path, "two") == _pkl(tmp_path, "one")
 
 
 def test_an_empty_file_in_the_second_half_is_the_usual_error(
@@ -223,7 +248,7 @@ def test_fast_header_is_the_general_one(name: bytes, size: int) -> None:
         assert (info.name.encode(), info.size) == (name, size)
 
 
-def test_run_length_is_what_write_run_writes(make_tree: Tree, tmp_path: Path) -> None:
+def test_predicted_run_is_what_write_run_writes(make_tree: Tree, tmp_path: Path) -> None:
     src = make_tree(_files())
     members = sorted(str(p.relative_to(src)) for p in src.rglob("*") if p.is_file())
     from blobflow.blob._pack import _given
@@ -234,4 +259,6 @@ def test_run_length_is_what_write_run_writes(make_tree: Tree, tmp_path: Path) ->
         run = _members.write_run(files, dirs, fd, os.O_RDONLY, False)
     finally:
         os.close(fd)
-    assert run.length == _members.run_length(files, dirs) == (tmp_path / "run").stat().st_size
+    guess = _members.predict_run(files, dirs)
+    assert (guess.starts, guess.sizes) == (run.starts, run.sizes)
+    assert run.length == guess.length == (tmp_path / "run").stat().st_size
