@@ -42,7 +42,7 @@ __all__ = ["MIN_FILES", "pack_in_two", "usable"]
 MIN_FILES = 2000
 #: this process's share of the files: the child also ``stat``s the files before its own (2-3 us
 #: a file against ~9 us to read and write one) and encodes the straddling .pkl stream
-FIRST_SHARE = 0.56
+FIRST_SHARE = 0.58
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 

@@ -98,13 +98,16 @@ def test_two_processes_write_the_one_process_bytes(
     )
 
 
-@pytest.mark.parametrize("batch", [7, 5, 1000])  # a stream straddles the parts; none does; one
+@pytest.mark.parametrize("streams", ["one straddles the parts", "none straddles", "just one"])
 def test_streamed_offsets_are_the_same_pkl(
     make_tree: Tree, tmp_path: Path, two_cores: list[int], monkeypatch: pytest.MonkeyPatch,
-    batch: int,
+    streams: str,
 ) -> None:  # fmt: skip
     """keep_infos=False (the command line's way): the .pkl, cut into several streams, each
-    process encoding those in its part (44 files: this process packs the first 25)."""
+    process encoding those in its part, the child also the one they share."""
+    half = round(len(_files()) * _parallel.FIRST_SHARE)  # this process's part
+    batch = {"one straddles the parts": 7, "none straddles": half, "just one": 1000}[streams]
+    assert (half % batch == 0) == (streams == "none straddles")  # "just one" straddles too
     monkeypatch.setattr("blobflow.blob._pickle.OFFSETS_PKL_BATCH_SIZE", batch)
     src = make_tree(_files())
     (part,) = archive_directory_parts(
