@@ -12,7 +12,7 @@ import functools
 import os
 import shutil
 import tempfile
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,7 @@ from blobflow._portal import blocking
 from blobflow.api import DatasetInfo, ImageInfo, portal_of
 from blobflow.blob import BlobImageInfo, offsets_pkl_path
 from blobflow.engine import upload_blob
-from blobflow.project._check import check_annotations, folder_annotations
+from blobflow.project._check import check_annotations, check_image_annotations
 from blobflow.project._errors import ProjectError, first_problem
 from blobflow.project._progress import bar
 
@@ -115,48 +115,37 @@ def _offsets_names(pkl: Path, select: FileSelection, tmp_dir: str) -> tuple[list
     return names, kept
 
 
-def _walk_names(images_dir: str | os.PathLike[str], select: FileSelection) -> list[str]:
-    """The image names the packer will take from ``images_dir`` (same walk, same test)."""
-    names: list[str] = []
+def _walk_names(images_dir: str | os.PathLike[str], select: FileSelection) -> Iterator[str]:
+    """The image names the packer will take from ``images_dir`` (same walk, same test), as
+    they are found (never held as a whole)."""
     top = os.fspath(images_dir)
     for root, _dirs, files in os.walk(top):
         rel = os.path.relpath(root, top).replace(os.sep, "/")
         prefix = "" if rel == "." else rel + "/"
-        names.extend(f for f in files if select(prefix + f))
-    return names
+        yield from (f for f in files if select(prefix + f))
 
 
-def _check_coverage(names: Sequence[str], anns: Annotations) -> None:
-    """Every image in ``names`` has its annotation in ``anns``; else a ProjectError naming
-    the first image without one and how many others there are."""
-    if isinstance(anns, Mapping):
-        missing = [f"no annotation for image {n!r} in anns" for n in names if n not in anns]
-    elif isinstance(anns, (str, os.PathLike)):
-        folder = os.fspath(anns)
-        with os.scandir(folder) as entries:
-            have = {e.name for e in entries}
-        missing = [
-            f"no annotation file for image {n!r}: {os.path.join(folder, n + '.json')}"
-            for n in names
-            if n + ".json" not in have
-        ]
-    else:
-        given = _ann_paths(anns)
-        missing = [f"no annotation file for image {n!r} in anns" for n in names if n not in given]
+def _check_coverage(names: Iterable[str], anns: Mapping[str, Any] | _AnnPaths) -> None:
+    """Every image in ``names`` has its annotation in ``anns`` (a mapping or a list of files);
+    else a ProjectError naming the first image without one and how many others there are."""
+    given = anns if isinstance(anns, Mapping) else _ann_paths(anns)
+    what = "annotation" if isinstance(anns, Mapping) else "annotation file"
+    missing = [f"no {what} for image {n!r} in anns" for n in names if n not in given]
     if missing:
         raise ProjectError(first_problem(missing))
 
 
 def _check_all(
-    anns: Annotations, meta: Mapping[str, Any], names: Callable[[], Sequence[str]]
+    anns: Annotations, meta: Mapping[str, Any], names: Callable[[], Iterable[str]]
 ) -> int:
     """Every image in ``names()`` has its annotation, and every annotation the source offers
-    is valid against the meta (blocking: a worker thread)."""
+    is valid against the meta (blocking: a worker thread). A folder is checked one image's
+    file at a time, as the names come."""
+    if isinstance(anns, (str, os.PathLike)):
+        return check_image_annotations(anns, names(), meta)
     _check_coverage(names(), anns)
     if isinstance(anns, Mapping):
         return check_annotations(anns.items(), meta)
-    if isinstance(anns, (str, os.PathLike)):
-        return check_annotations(folder_annotations(anns), meta)
     return check_annotations(((os.fspath(p), p) for p in anns), meta)
 
 
@@ -252,7 +241,7 @@ async def quick_import_async(  # noqa: PLR0913 - the SDK's quick_import signatur
             images = (
                 functools.partial(_walk_names, images_dir, FileSelection(filter_func=filter_func))
                 if images_dir is not None
-                else functools.partial(list, names)
+                else functools.partial(iter, names)
             )
             checked = functools.partial(
                 asyncio.to_thread, _check_all, anns, project_meta, images
