@@ -12,7 +12,7 @@ from typing import Any
 from blobflow.api import Api, FileInfo, Progress, ProgressCallback
 from blobflow.blob import offsets_pkl_path, team_files_blob_path
 
-__all__ = ["BlobUpload", "upload_blob_files", "while_checked"]
+__all__ = ["BlobUpload", "unless_failed", "upload_blob_files", "while_checked"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,25 @@ async def upload_blob_files(
         api.file.upload(team_id, offsets, dst_pkl, progress),
     )
     return BlobUpload(blob, index)
+
+
+async def unless_failed(
+    work: Awaitable[BlobUpload], check: asyncio.Future[Any] | None
+) -> BlobUpload:
+    """``work``'s result, unless ``check`` fails first: then ``work`` is cancelled and the
+    check's error raised. A check still running when ``work`` ends is left running."""
+    if check is None:
+        return await work
+    task = asyncio.ensure_future(work)
+    try:
+        done, _ = await asyncio.wait([task, check], return_when=asyncio.FIRST_COMPLETED)
+        if check in done and (check.cancelled() or check.exception() is not None):
+            check.result()  # re-raise the check's failure
+        return await task
+    finally:
+        if not task.done():
+            task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 async def while_checked(work: Awaitable[BlobUpload], check: Awaitable[Any] | None) -> BlobUpload:

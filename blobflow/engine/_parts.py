@@ -35,7 +35,7 @@ from blobflow.api import (
     register_offsets,
 )
 from blobflow.blob import list_members, offsets_pkl_path
-from blobflow.engine._blob_files import BlobUpload, while_checked
+from blobflow.engine._blob_files import BlobUpload, unless_failed
 from blobflow.engine._pack_upload import pack_and_upload_blob_files
 
 __all__ = ["part_paths", "upload_blob_parts"]
@@ -69,15 +69,22 @@ async def upload_blob_parts(  # noqa: C901, PLR0913 - upload_blob's options, one
 ) -> AsyncIterator[list[ImageInfo]]:
     """Pack ``members`` of ``images_dir`` in parts of ``part_images``; each part registers
     (with its annotations) while the next one uploads. Yields ImageInfo batches in order.
-    ``checked()`` runs while the first part uploads; nothing registers unless it succeeds."""
+    ``checked()`` starts with the first part's upload; nothing registers before it succeeds,
+    and its failure stops the upload in flight. Meanwhile parts go on uploading until
+    ``parts_registering`` of them wait for it (a check of 300,000 annotation files outlasts
+    several parts' uploads)."""
     tar = Path(tar_path)
     chunks = [members[i : i + part_images] for i in range(0, len(members), part_images)]
     parts: asyncio.Queue[asyncio.Queue[_Item] | BaseException | None] = asyncio.Queue()
     tasks: list[asyncio.Task[None]] = []
 
+    check: asyncio.Future[Any] | None = None
+
     async def register(files: BlobUpload, pkl: Path, out: asyncio.Queue[_Item]) -> None:
         assert files.blob.id is not None
         try:
+            if check is not None:
+                await asyncio.shield(check)
             async for infos in register_offsets(
                 api, dataset, files.blob.id, pkl, metas=metas, annotations=annotations,
                 conflict_resolution=conflict_resolution, progress_cb=progress_cb,
@@ -94,6 +101,7 @@ async def upload_blob_parts(  # noqa: C901, PLR0913 - upload_blob's options, one
     registering = asyncio.Semaphore(api.config.parts_registering)
 
     async def produce() -> None:
+        nonlocal check
         try:
             for index, chunk in enumerate(chunks, 1):
                 part_tar, pkl = part_paths(tar, index)
@@ -101,8 +109,9 @@ async def upload_blob_parts(  # noqa: C901, PLR0913 - upload_blob's options, one
                     api, team_id, images_dir, part_tar, team_dir=team_dir,
                     progress_cb=bytes_progress_cb, members=chunk,
                 )  # fmt: skip
-                check = checked() if checked is not None and index == 1 else None
-                files = await while_checked(sending, check)
+                if checked is not None and check is None:
+                    check = asyncio.ensure_future(checked())
+                files = await unless_failed(sending, check)
                 out: asyncio.Queue[_Item] = asyncio.Queue()
                 await registering.acquire()
                 task = asyncio.ensure_future(register(files, pkl, out))
@@ -125,9 +134,11 @@ async def upload_blob_parts(  # noqa: C901, PLR0913 - upload_blob's options, one
                 yield item
         await producer
     finally:
-        for task in [producer, *tasks]:
+        for task in [producer, *tasks, *([check] if check is not None else [])]:
             task.cancel()
         await asyncio.gather(producer, *tasks, return_exceptions=True)
+        if check is not None:
+            await asyncio.gather(check, return_exceptions=True)
     if dataset.project_id is not None:
         await api.project.mark_blob_project(dataset.project_id)
 

@@ -167,3 +167,56 @@ async def test_a_failed_check_registers_nothing_of_any_part(
             ):
                 pass
         assert await api.image.get_list(ds.id) == []
+
+
+class _Log(_Gate):
+    """Records each part's upload and each registration, in order; holds nothing."""
+
+    async def upload(self, method: str, source: Any, **kw: Any) -> Any:
+        self.order.append(str((kw.get("params") or {}).get("path")).rsplit("/", 1)[-1])
+        return await self.inner.upload(method, source, **kw)
+
+
+@pytest.mark.parametrize("passes", [True, False])
+async def test_parts_go_on_uploading_while_a_long_check_runs(
+    server: Any, dataset: tuple[ProjectInfo, DatasetInfo], tmp_path: Path, passes: bool
+) -> None:
+    """Up to ``parts_registering`` parts wait for the check, uploaded, and one more uploads;
+    none registers before the check ends; a failed check registers nothing."""
+    _, ds = dataset
+    assert ds.id is not None
+    await asyncio.to_thread(_images, tmp_path / "img", 500)
+    uploaded_three = asyncio.Event()
+
+    async def check() -> None:
+        await asyncio.wait_for(uploaded_three.wait(), 30)  # a check slower than 3 uploads
+        if not passes:
+            raise ValueError("annotation 400 is not an object")
+
+    cfg = FAST.with_(blob_part_images=100, parts_registering=2)
+    async with Api(server.address, server.token, cfg) as api:
+        log = api.transport = _Log(api.transport)
+
+        async def upload(method: str, source: Any, **kw: Any) -> Any:
+            answer = await _Log.upload(log, method, source, **kw)
+            if sum(p.endswith(".tar") for p in log.order) == 3:
+                uploaded_three.set()
+            return answer
+
+        log.upload = upload  # type: ignore[method-assign]
+        batches = upload_blob(api, ds, tmp_path / "b.tar", images_dir=tmp_path / "img",
+                              checked=check)  # fmt: skip
+        if passes:
+            infos = [i for batch in [b async for b in batches] for i in batch]
+            assert len(infos) == 500
+        else:
+            with pytest.raises(ValueError, match="annotation 400"):
+                async for _batch in batches:
+                    pass
+            assert await api.image.get_list(ds.id) == []
+    tars = [p for p in log.order if p.endswith(".tar")]
+    first_registration = log.order.index("images.bulk.add") if passes else len(log.order)
+    assert tars[:3] == ["b_001.tar", "b_002.tar", "b_003.tar"]
+    assert log.order.index("b_003.tar") < first_registration  # three parts before the check
+    if not passes:
+        assert len(tars) == 3  # the fourth part waits for a slot; the failure ends the import
