@@ -22,6 +22,7 @@ from blobflow._write_child import write_file_atomic, write_files_in
 __all__ = [
     "batched",
     "extract_ranges",
+    "read_file",
     "read_files",
     "safe_member_name",
     "write_file_atomic",
@@ -88,8 +89,9 @@ async def write_files(
     return n
 
 
-def _read_file(path: str | os.PathLike[str]) -> bytes:
-    """A whole file, through os-level calls (half the time of ``open().read()`` on 4 KB)."""
+def read_file(path: str | os.PathLike[str]) -> bytes:
+    """A whole file, through os-level calls (half the time of ``open().read()`` on 4 KB);
+    blocking: call it from a worker thread."""
     fd = os.open(path, os.O_RDONLY)
     try:
         chunks = []
@@ -101,7 +103,7 @@ def _read_file(path: str | os.PathLike[str]) -> bytes:
 
 
 def _read_batch(paths: Sequence[str | os.PathLike[str]]) -> list[bytes]:
-    return [_read_file(p) for p in paths]
+    return [read_file(p) for p in paths]
 
 
 async def read_files(

@@ -214,6 +214,11 @@ def meta_shapes(meta: Mapping[str, Any]) -> dict[str, str]:
 _NUMBERS = frozenset({int, float})  # JSON numbers (a bool is neither)
 
 
+#: ``isinstance(x, MAPS)``: parsed JSON objects are dicts, found at once; ``Mapping`` alone goes
+#: through the ABC machinery and was a fifth of the time of checking 100,000 annotations.
+MAPS = (dict, Mapping)
+
+
 def _pair(p: Any) -> bool:
     return type(p) is list and len(p) >= 2 and type(p[0]) in _NUMBERS and type(p[1]) in _NUMBERS
 
@@ -223,7 +228,7 @@ def _number_pairs(points: Any, least: int = 0) -> bool:
 
 
 def _ring_ok(ring: Any, least: int) -> bool:
-    return isinstance(ring, Mapping) and _number_pairs(ring.get("exterior"), least) and (
+    return isinstance(ring, MAPS) and _number_pairs(ring.get("exterior"), least) and (
         ring.get("interior") is None or (
             isinstance(ring.get("interior"), list)
             and all(_number_pairs(hole) for hole in ring["interior"])
@@ -242,12 +247,12 @@ def _geometry_problem(label: Mapping[str, Any], kind: str) -> str | None:
     elif label.get("points") is not None and not _ring_ok(label["points"], 0):
         return "points must be {exterior: [[x, y], ...], interior: [[[x, y], ...], ...]}"
     elif label.get("bitmap") is not None and not (
-        isinstance(label["bitmap"], Mapping) and _number_pairs([label["bitmap"].get("origin")])
+        isinstance(label["bitmap"], MAPS) and _number_pairs([label["bitmap"].get("origin")])
     ):
         return "bitmap.origin must be [x, y]"
     elif label.get("nodes") is not None and not (
-        isinstance(label["nodes"], Mapping) and all(
-            isinstance(n, Mapping) and _number_pairs([n.get("loc")])
+        isinstance(label["nodes"], MAPS) and all(
+            isinstance(n, MAPS) and _number_pairs([n.get("loc")])
             for n in label["nodes"].values()
         )
     ):
@@ -262,10 +267,10 @@ def annotation_problem(ann: Any, classes: Mapping[str, str] | None) -> str | Non
     and its ``geometryType`` match the class shape (or the shape be ``any``); ``None`` skips
     the meta checks.
     """
-    if not isinstance(ann, Mapping):
+    if not isinstance(ann, MAPS):
         return "annotation: must be a JSON object"
     size = ann.get("size")
-    if not isinstance(size, Mapping) or "height" not in size or "width" not in size:
+    if not isinstance(size, MAPS) or "height" not in size or "width" not in size:
         return "size: must be {height, width}"
     objects = ann.get("objects")
     if not isinstance(objects, list):
@@ -273,7 +278,7 @@ def annotation_problem(ann: Any, classes: Mapping[str, str] | None) -> str | Non
     if not isinstance(ann.get("tags", []), list):
         return "tags: must be an array"
     for n, label in enumerate(objects):
-        if not isinstance(label, Mapping):
+        if not isinstance(label, MAPS):
             return f"objects[{n}]: must be an object"
         kind, title = label.get("geometryType"), label.get("classTitle")
         if not isinstance(kind, str):

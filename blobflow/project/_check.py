@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from blobflow._errors import AnnotationError
-from blobflow._geometry import annotation_problem, meta_shapes
+from blobflow._geometry import MAPS, annotation_problem, meta_shapes
 from blobflow.project._errors import ProjectError, first_problem
 from blobflow.project._local import read_annotation
 
@@ -37,7 +37,7 @@ class _Checker:
     def add(self, where: str, ann: Mapping[str, Any]) -> None:
         self.count += 1
         objects = ann.get("objects")
-        titles = {o.get("classTitle") for o in objects if isinstance(o, Mapping)} if isinstance(
+        titles = {o.get("classTitle") for o in objects if isinstance(o, MAPS)} if isinstance(
             objects, list) else set()
         unknown = {t for t in titles if isinstance(t, str) and t not in self.classes}
         for title in unknown:

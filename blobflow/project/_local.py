@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from blobflow import _json
-from blobflow._files import safe_member_name, write_named_files
+from blobflow._files import read_file, safe_member_name, write_named_files
 from blobflow._media import SUPPORTED_IMG_EXTS, is_image_name
 from blobflow.blob import (
     BLOB_DIR_NAME,
@@ -99,8 +99,7 @@ def parse_annotation(raw: bytes, path: str | os.PathLike[str]) -> dict[str, Any]
 
 def read_annotation(path: str | os.PathLike[str]) -> dict[str, Any]:
     """An annotation file; a ProjectError naming it if it is not a JSON object."""
-    with open(path, "rb") as fh:
-        return parse_annotation(fh.read(), path)
+    return parse_annotation(read_file(path), path)
 
 
 def empty_annotation(image: bytes | None = None) -> dict[str, Any]:
