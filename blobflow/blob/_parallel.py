@@ -22,6 +22,7 @@ packer raises it.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
@@ -176,8 +177,11 @@ class _Child:
         chunks = []
         while chunk := os.read(self.pipe, 1 << 20):
             chunks.append(chunk)
-        _, status = os.waitpid(self.pid, 0)
-        self.pid = 0
+        pid, self.pid = self.pid, 0
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:  # SIGCHLD ignored: reaped already, its status unknown; the
+            status = 0  # report is written last, so a whole one means the child finished
         if os.waitstatus_to_exitcode(status) != 0:
             return None
         return _Report.decode(b"".join(chunks), self.count)
@@ -185,9 +189,10 @@ class _Child:
     def close(self) -> None:
         """Stop the child if it still runs (this process failed first)."""
         if self.pid:
-            os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-            self.pid = 0
+            pid, self.pid = self.pid, 0
+            with contextlib.suppress(ProcessLookupError, ChildProcessError):  # already reaped
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
         os.close(self.pipe)
 
 

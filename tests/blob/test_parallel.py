@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import tarfile
 import threading
 from collections.abc import Callable, Iterator
@@ -216,6 +217,21 @@ def test_a_vanished_file_in_the_second_half_is_the_usual_error(
         archive_directory_parts(src, tmp_path / "two.tar", members=members)
     assert two_cores
     assert list(tmp_path.glob("*.tar")) == [] and list(tmp_path.glob(".*")) == []
+
+
+def test_a_program_ignoring_sigchld_still_packs_on_two_cores(
+    make_tree: Tree, tmp_path: Path, two_cores: list[int]
+) -> None:
+    """With SIGCHLD ignored the kernel reaps the child itself (waitpid fails): its whole
+    report is enough."""
+    src = make_tree(_files())
+    previous = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    try:
+        archive_directory(src, tmp_path / "two.tar", offsets_dir=tmp_path)
+    finally:
+        signal.signal(signal.SIGCHLD, previous)
+    assert two_cores
+    assert (tmp_path / "two.tar").read_bytes() == _one_process(src, tmp_path / "one.tar")
 
 
 def test_not_with_other_threads_running(
