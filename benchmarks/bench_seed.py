@@ -21,6 +21,8 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,19 +52,21 @@ RESULT_PREFIX = "BLOBFLOW_SEED_RESULT "
 # -- the async API doing the tutorial's work (run in a child: python bench_seed.py --async-child)
 
 
-async def _async_seed(v: SeedValues) -> list[float]:
+async def _async_seed(v: SeedValues) -> tuple[list[float], list[float]]:
     from blobflow import Api, Project
     from blobflow.blob import archive_directory, save_blob_offsets_pkl
     from blobflow.project import download_fast_async, quick_import_async, upload_project_async
 
     times: list[float] = []
-    t = time.perf_counter()
+    cpu: list[float] = []
+    t, c = time.perf_counter(), time.process_time()
 
     def lap() -> None:
-        nonlocal t
-        now = time.perf_counter()
+        nonlocal t, c
+        now, now_c = time.perf_counter(), time.process_time()
         times.append(now - t)
-        t = now
+        cpu.append(now_c - c)
+        t, c = now, now_c
 
     blob_dir = Path("blob_archive_dir")
     tar = blob_dir / "images.tar"
@@ -117,7 +121,7 @@ async def _async_seed(v: SeedValues) -> list[float]:
         await api.project.update_meta(project.id, meta)  # type: ignore[arg-type]
         await quick_import_async(api, dataset, tar, pkl, anns, meta)
         lap()
-    return times
+    return times, cpu
 
 
 def _async_child() -> None:
@@ -125,7 +129,8 @@ def _async_child() -> None:
 
     values = SeedValues(**json.loads(sys.stdin.read()))
     # blobflow is imported with this harness: no separate import time (reported as "-")
-    print(RESULT_PREFIX + json.dumps({"import": None, "times": run(_async_seed(values))}))
+    times, cpu = run(_async_seed(values))
+    print(RESULT_PREFIX + json.dumps({"import": None, "times": times, "cpu": cpu}))
 
 
 # -- the harness ------------------------------------------------------------------------------
@@ -167,37 +172,36 @@ def _run_variant(
     raise RuntimeError(f"async variant failed:\n{proc.stderr[-3000:]}")
 
 
-def _table(results: dict[str, list[dict[str, Any]]]) -> str:
-    def med(variant: str, i: int | None) -> float:
-        runs = results[variant]
-        vals = sorted(
-            (sum(r["times"]) if i is None else r["times"][i]) if i != -1 else r["import"] or 0.0
-            for r in runs
-        )
-        return vals[len(vals) // 2]
-
+def _table(results: dict[str, list[dict[str, Any]]], key: str = "times") -> str:
+    """Medians per block (``key``: "times" wall, "cpu" the client process's CPU), the total,
+    and (wall only) the import; ratios sdk/sly and sly/async. Blocks stopped at --block-limit
+    in any run show '>' on the SDK's figure and its ratio (a lower bound)."""
     cols = [v for v in ("sdk", "sly", "async") if v in results]
-    # blocks stopped at --block-limit in any run: their times (and totals) are lower bounds
     stopped = {b - 1 for runs in results.values() for r in runs for b in r.get("stopped", [])}
 
-    def cell(c: str, i: int | None) -> str:
-        if i == -1 and c == "async":
-            return f"{'-':>10}"
-        low = any(b in stopped for b in ([i] if i is not None else range(len(BLOCKS))))
-        mark = ">" if low and c == "sdk" else ""
-        return f"{mark + format(med(c, i), '.2f'):>10}"
+    def med(variant: str, i: int | None) -> float:
+        runs = results[variant]
+        if i == -1:
+            return statistics.median([r["import"] or 0.0 for r in runs])
+        return statistics.median([sum(r[key]) if i is None else r[key][i] for r in runs])
+
+    def low(i: int | None) -> str:
+        hit = bool(stopped) if i is None else i in stopped
+        return ">" if hit and i != -1 else ""
 
     head = f"{'block':32}" + "".join(f"{c:>10}" for c in cols)
-    if "sdk" in cols:
-        head += f"{'sdk/sly':>10}"
-    head += f"{'sly/async':>10}"
+    head += (f"{'sdk/sly':>10}" if "sdk" in cols else "") + f"{'sly/async':>10}"
+    rows: list[tuple[int | None, str]] = [*enumerate(BLOCKS), (None, "total (8 blocks)")]
+    if key == "times":
+        rows.append((-1, "import (apart)"))
     lines = [head]
-    for i, name in [*enumerate(BLOCKS), (None, "total (8 blocks)"), (-1, "import (apart)")]:
-        row = f"{name:32}" + "".join(cell(c, i) for c in cols)
+    for i, name in rows:
+        row = f"{name:32}"
+        for c in cols:
+            shown = "-" if i == -1 and c == "async" else format(med(c, i), ".2f")
+            row += f"{(low(i) if c == 'sdk' else '') + shown:>10}"
         if "sdk" in cols:
-            ratio = med("sdk", i) / max(med("sly", i), 1e-9)
-            low = i != -1 and any(b in stopped for b in ([i] if i is not None else stopped))
-            row += f"{('>' if low else '') + format(ratio, '.1f'):>10}"
+            row += f"{low(i) + format(med('sdk', i) / max(med('sly', i), 1e-9), '.1f'):>10}"
         if i != -1:
             row += f"{med('sly', i) / max(med('async', i), 1e-9):10.2f}"
         lines.append(row)
@@ -221,6 +225,11 @@ def main() -> None:
         "the whole offsets file for every image: quadratic)",
     )  # fmt: skip
     ap.add_argument("--work", type=Path, help="work folder (default: a temporary one)")
+    ap.add_argument(
+        "--keep", action="store_true",
+        help="keep each run's files and server (default: deleted after the run / repeat, so "
+        "30,000 images x 3 variants x N repeats fit in a small tmpfs)",
+    )  # fmt: skip
     ap.add_argument("--json", type=Path, help="write the raw timings here")
     args = ap.parse_args()
     no_sdk = args.no_sdk or not args.sdk_python
@@ -228,20 +237,29 @@ def main() -> None:
     data = ensure_data(DataSpec(args.images, args.image_kb))
     root = args.work or Path(tempfile.mkdtemp(prefix="bench-seed-"))
     results: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
-    with ServerProcess(root / "server") as server:
-        for rep in range(args.repeat):
-            order = variants if rep % 2 == 0 else variants[::-1]
+    for rep in range(args.repeat):
+        # one server per repeat, shared by its variants (each as its own user): the files of a
+        # finished repeat are not kept on disk while the next runs
+        order = variants if rep % 2 == 0 else variants[::-1]
+        with ServerProcess(root / f"server{rep}") as server:
             for variant in order:
-                res = _run_variant(
-                    variant, server, data, root / f"run{rep}", args.sdk_python, args.block_limit
-                )
+                work = root / f"run{rep}"
+                res = _run_variant(variant, server, data, work, args.sdk_python, args.block_limit)
+                if not args.keep:
+                    shutil.rmtree(work / variant, ignore_errors=True)
                 results[variant].append(res)
                 print(f"rep {rep} {variant:6} total {sum(res['times']):8.2f} s  "
                       f"blocks {[round(x, 2) for x in res['times']]} "
                       f"stopped {res.get('stopped', [])}", flush=True)  # fmt: skip
+        if not args.keep:
+            shutil.rmtree(root / f"server{rep}", ignore_errors=True)
+    if not args.keep:
+        shutil.rmtree(root, ignore_errors=True)
     print(f"\n{args.images:,} images x ~{args.image_kb} KB, median of {args.repeat} run(s), "
           "seconds:\n")  # fmt: skip
     print(_table(results))
+    print("\nCPU seconds of the client process (all its threads), median:\n")
+    print(_table(results, "cpu"))
     if args.json:
         args.json.write_text(json.dumps({"images": args.images, "results": results}, indent=1))
 

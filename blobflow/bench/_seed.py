@@ -95,7 +95,8 @@ def run_seed_subprocess(
     block_limit: float | None = None,
 ) -> dict[str, Any]:
     """Run ``blocks`` in one namespace in a fresh ``python`` process (``_seed_runner.py``);
-    returns ``{"times": [seconds per block], "import": seconds, "stopped": [block numbers]}``
+    returns ``{"times": [seconds per block], "cpu": [CPU seconds per block], "import": seconds,
+    "stopped": [block numbers]}``
     (a block stopped at ``block_limit`` seconds has a lower-bound time)."""
     package = "supervisely" if "import supervisely" in blocks[0] else "blobflow.sly"
     proc = subprocess.run(
