@@ -11,7 +11,10 @@ taken from ``tests/fixtures/seed/optimized-import-of-small-images.md``, with onl
 name changed and the placeholders filled (``blobflow.bench._seed``). ``async`` is the same work
 written against ``blobflow.api.Api`` and the async project flows. The package import is timed
 apart (interpreter start-up, not the tutorial's work). Variants run in the order given by
-``--order``, alternating on repeats, so a noisy neighbour hurts each alike.
+``--order``, alternating on repeats, so a noisy neighbour hurts each alike; each repeat has its
+own server. ``--block-limit`` caps every variant's blocks alike (a capped time is a lower
+bound, shown with '>'). Besides wall time, the client process's CPU time per block is
+reported (all its threads): on a shared machine it moves less than wall time.
 """
 
 from __future__ import annotations
@@ -52,54 +55,75 @@ RESULT_PREFIX = "BLOBFLOW_SEED_RESULT "
 # -- the async API doing the tutorial's work (run in a child: python bench_seed.py --async-child)
 
 
-async def _async_seed(v: SeedValues) -> tuple[list[float], list[float]]:
-    from blobflow import Api, Project
-    from blobflow.blob import archive_directory, save_blob_offsets_pkl
-    from blobflow.project import download_fast_async, quick_import_async, upload_project_async
+class _AsyncSeed:
+    """The tutorial's eight blocks written against the async API: the same calls in the same
+    order (one after the other), with the tutorial's progress bars. State passes between
+    blocks on ``self`` as the tutorial's variables do in its namespace."""
 
-    times: list[float] = []
-    cpu: list[float] = []
-    t, c = time.perf_counter(), time.process_time()
+    def __init__(self, v: SeedValues) -> None:
+        self.v = v
+        self.blob_dir = Path("blob_archive_dir")
+        self.tar = self.blob_dir / "images.tar"
+        self.vars: dict[str, Any] = {}
 
-    def lap() -> None:
-        nonlocal t, c
-        now, now_c = time.perf_counter(), time.process_time()
-        times.append(now - t)
-        cpu.append(now_c - c)
-        t, c = now, now_c
+    async def block1(self) -> None:
+        from blobflow.blob import archive_directory, save_blob_offsets_pkl
 
-    blob_dir = Path("blob_archive_dir")
-    tar = blob_dir / "images.tar"
-    await asyncio.to_thread(blob_dir.mkdir, exist_ok=True)
-    await asyncio.to_thread(archive_directory, v.images_dir, tar)
-    pkl = await asyncio.to_thread(save_blob_offsets_pkl, tar, blob_dir)
-    lap()
-    async with Api.from_env() as api:
-        # one after the other, as the tutorial (the same calls in the same order)
-        blob = await api.file.upload(v.team_id, tar, "/blob-files/images.tar")
-        await api.file.upload(v.team_id, pkl, "/blob-files/images_offsets.pkl")
-        lap()
-        project = await api.project.create(
+        await asyncio.to_thread(self.blob_dir.mkdir, exist_ok=True)
+        await asyncio.to_thread(archive_directory, self.v.images_dir, self.tar)
+        self.pkl = await asyncio.to_thread(save_blob_offsets_pkl, self.tar, self.blob_dir)
+
+    async def block2(self) -> None:
+        from blobflow import Api
+
+        self.api = api = Api.from_env()
+        self.blob = await api.file.upload(self.v.team_id, self.tar, "/blob-files/images.tar")
+        await api.file.upload(self.v.team_id, self.pkl, "/blob-files/images_offsets.pkl")
+
+    async def block3(self) -> None:
+        from tqdm import tqdm
+
+        api, v = self.api, self.v
+        self.project = await api.project.create(
             v.team_id, "Blob Images Project", change_name_if_conflict=True
         )
-        dataset = await api.dataset.create(project.id, "dataset_1")  # type: ignore[arg-type]
-        batches = api.image.upload_blob_images(dataset, blob, return_image_infos_generator=True)
-        lap()
-        meta = json.loads(await asyncio.to_thread(Path(v.meta_path).read_text))
-        await api.project.update_meta(project.id, meta)  # type: ignore[arg-type]
-        async for batch in batches:
+        dataset = await api.dataset.create(self.project.id, "dataset_1")  # type: ignore[arg-type]
+        self.batches = api.image.upload_blob_images(
+            dataset, self.blob, progress_cb=tqdm(desc="Uploading images"),
+            return_image_infos_generator=True,
+        )  # fmt: skip
+
+    async def block4(self) -> None:
+        from tqdm import tqdm
+
+        api, v = self.api, self.v
+        self.meta = json.loads(await asyncio.to_thread(Path(v.meta_path).read_text))
+        await api.project.update_meta(self.project.id, self.meta)  # type: ignore[arg-type]
+        async for batch in self.batches:
             # as the tutorial: only the images whose annotation file exists
             paths = [os.path.join(v.anns_dir, f"{i.name}.json") for i in batch]
             found = await asyncio.to_thread(lambda ps=paths: [os.path.exists(p) for p in ps])
             ids = [i.id for i, ok in zip(batch, found, strict=True) if ok]
             paths = [p for p, ok in zip(paths, found, strict=True) if ok]
-            await api.annotation.upload_paths(ids, paths)  # type: ignore[arg-type]
-        lap()
+            bar = tqdm(desc="Uploading annotations batch", total=len(ids))
+            await api.annotation.upload_paths(ids, paths, bar)  # type: ignore[arg-type]
+
+    async def block5(self) -> None:
+        from blobflow.project import upload_project_async
+
         # the flows' default progress bars, as the tutorial's calls show them
-        res = await upload_project_async(v.local_project, api, v.workspace_id, "My Blob Project")
-        lap()
-        await download_fast_async(api, res.project_id, "downloaded_project", True)
-        lap()
+        res = await upload_project_async(
+            self.v.local_project, self.api, self.v.workspace_id, "My Blob Project"
+        )
+        self.project_id = res.project_id
+
+    async def block6(self) -> None:
+        from blobflow.project import download_fast_async
+
+        await download_fast_async(self.api, self.project_id, "downloaded_project", True)
+
+    async def block7(self) -> None:
+        from blobflow import Project
 
         def read_local() -> None:
             with Project("downloaded_project") as local:
@@ -111,26 +135,50 @@ async def _async_seed(v: SeedValues) -> tuple[list[float], list[float]]:
                             Path("downloaded_project", name).write_bytes(img)
 
         await asyncio.to_thread(read_local)
-        lap()
-        ann_dir = blob_dir / "dataset" / "ann"
+
+    async def block8(self) -> None:
+        from blobflow.project import quick_import_async
+
+        api = self.api
+        ann_dir = self.blob_dir / "dataset" / "ann"
         anns = [str(p) for p in await asyncio.to_thread(lambda: list(ann_dir.iterdir()))]
         project = await api.project.create(
-            v.workspace_id, "Quick Import", change_name_if_conflict=True
+            self.v.workspace_id, "Quick Import", change_name_if_conflict=True
         )
         dataset = await api.dataset.create(project.id, "ds1")  # type: ignore[arg-type]
-        await api.project.update_meta(project.id, meta)  # type: ignore[arg-type]
-        await quick_import_async(api, dataset, tar, pkl, anns, meta)
-        lap()
-    return times, cpu
+        await api.project.update_meta(project.id, self.meta)  # type: ignore[arg-type]
+        await quick_import_async(api, dataset, self.tar, self.pkl, anns, self.meta)
+
+    async def run(self, block_limit: float | None) -> dict[str, Any]:
+        """Each block timed (wall and process CPU) and, as in the seed runner, stopped after
+        ``block_limit`` seconds (a lower bound, listed in "stopped"); the next block runs."""
+        blocks = [self.block1, self.block2, self.block3, self.block4,
+                  self.block5, self.block6, self.block7, self.block8]  # fmt: skip
+        times: list[float] = []
+        cpu: list[float] = []
+        stopped: list[int] = []
+        try:
+            for i, block in enumerate(blocks, 1):
+                t, c = time.perf_counter(), time.process_time()
+                try:
+                    await asyncio.wait_for(block(), block_limit)
+                except asyncio.TimeoutError:
+                    stopped.append(i)
+                times.append(time.perf_counter() - t)
+                cpu.append(time.process_time() - c)
+        finally:
+            if hasattr(self, "api"):
+                await self.api.close()
+        return {"import": None, "times": times, "cpu": cpu, "stopped": stopped}
 
 
 def _async_child() -> None:
     from blobflow.engine import run
 
-    values = SeedValues(**json.loads(sys.stdin.read()))
+    job = json.loads(sys.stdin.read())
+    seed = _AsyncSeed(SeedValues(**job["values"]))
     # blobflow is imported with this harness: no separate import time (reported as "-")
-    times, cpu = run(_async_seed(values))
-    print(RESULT_PREFIX + json.dumps({"import": None, "times": times, "cpu": cpu}))
+    print(RESULT_PREFIX + json.dumps(run(seed.run(job["block_limit"]))))
 
 
 # -- the harness ------------------------------------------------------------------------------
@@ -162,8 +210,9 @@ def _run_variant(
     if variant == "sly":
         blocks = seed_script(markdown, "blobflow.sly", values)
         return run_seed_subprocess(sys.executable, blocks, work, env, block_limit=block_limit)
+    job = {"values": values.__dict__, "block_limit": block_limit}
     proc = subprocess.run(
-        [sys.executable, __file__, "--async-child"], input=json.dumps(values.__dict__),
+        [sys.executable, __file__, "--async-child"], input=json.dumps(job),
         capture_output=True, text=True, cwd=work, env=env, check=False,
     )  # fmt: skip
     for line in proc.stdout.splitlines():
@@ -174,10 +223,13 @@ def _run_variant(
 
 def _table(results: dict[str, list[dict[str, Any]]], key: str = "times") -> str:
     """Medians per block (``key``: "times" wall, "cpu" the client process's CPU), the total,
-    and (wall only) the import; ratios sdk/sly and sly/async. Blocks stopped at --block-limit
-    in any run show '>' on the SDK's figure and its ratio (a lower bound)."""
+    and (wall only) the import; ratios sdk/sly and sly/async. A block stopped at --block-limit
+    in any run of a variant is a lower bound: '>' on that variant's figure, and on a ratio
+    '>' when its numerator is a lower bound, '<' when its denominator is ('?' when both)."""
     cols = [v for v in ("sdk", "sly", "async") if v in results]
-    stopped = {b - 1 for runs in results.values() for r in runs for b in r.get("stopped", [])}
+    stopped = {
+        v: {b - 1 for r in runs for b in r.get("stopped", [])} for v, runs in results.items()
+    }
 
     def med(variant: str, i: int | None) -> float:
         runs = results[variant]
@@ -185,9 +237,14 @@ def _table(results: dict[str, list[dict[str, Any]]], key: str = "times") -> str:
             return statistics.median([r["import"] or 0.0 for r in runs])
         return statistics.median([sum(r[key]) if i is None else r[key][i] for r in runs])
 
-    def low(i: int | None) -> str:
-        hit = bool(stopped) if i is None else i in stopped
-        return ">" if hit and i != -1 else ""
+    def low(variant: str, i: int | None) -> bool:
+        return i != -1 and (bool(stopped[variant]) if i is None else i in stopped[variant])
+
+    def ratio(num: str, den: str, i: int | None, fmt: str) -> str:
+        mark = {(True, False): ">", (False, True): "<", (True, True): "?"}.get(
+            (low(num, i), low(den, i)), ""
+        )
+        return f"{mark + format(med(num, i) / max(med(den, i), 1e-9), fmt):>10}"
 
     head = f"{'block':32}" + "".join(f"{c:>10}" for c in cols)
     head += (f"{'sdk/sly':>10}" if "sdk" in cols else "") + f"{'sly/async':>10}"
@@ -199,11 +256,11 @@ def _table(results: dict[str, list[dict[str, Any]]], key: str = "times") -> str:
         row = f"{name:32}"
         for c in cols:
             shown = "-" if i == -1 and c == "async" else format(med(c, i), ".2f")
-            row += f"{(low(i) if c == 'sdk' else '') + shown:>10}"
+            row += f"{('>' if low(c, i) else '') + shown:>10}"
         if "sdk" in cols:
-            row += f"{low(i) + format(med('sdk', i) / max(med('sly', i), 1e-9), '.1f'):>10}"
+            row += ratio("sdk", "sly", i, ".1f")
         if i != -1:
-            row += f"{med('sly', i) / max(med('async', i), 1e-9):10.2f}"
+            row += ratio("sly", "async", i, ".2f")
         lines.append(row)
     return "\n".join(lines)
 
@@ -221,8 +278,9 @@ def main() -> None:
     ap.add_argument("--order", default="sdk,sly,async")
     ap.add_argument(
         "--block-limit", type=float, default=900.0,
-        help="stop a block after this many seconds and report '>' (the SDK's block 7 reloads "
-        "the whole offsets file for every image: quadratic)",
+        help="stop a block of any variant (SDK, sly, async alike) after this many seconds and "
+        "report its time with '>' (a lower bound); the next block still runs. The SDK's block 7 "
+        "reloads the whole offsets file for every image (quadratic in the image count)",
     )  # fmt: skip
     ap.add_argument("--work", type=Path, help="work folder (default: a temporary one)")
     ap.add_argument(

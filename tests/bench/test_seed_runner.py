@@ -59,6 +59,10 @@ def test_table_medians_ratios_and_lower_bounds() -> None:
     assert rows["7 read local project"] == [">20.00", "2.00", "1.00", ">10.0", "2.00"]
     assert rows["total (8 blocks)"] == [">160.00", "16.00", "8.00", ">10.0", "2.00"]
     assert rows["import (apart)"] == ["0.50", "0.50", "-", "1.0"]
+    results["async"][0]["stopped"] = [2]  # the denominator of sly/async a lower bound
+    rows = {line[:32].strip(): line[32:].split() for line in bench._table(results).splitlines()}
+    assert rows["2 Team Files upload"] == ["20.00", "2.00", ">1.00", "10.0", "<2.00"]
+    assert rows["total (8 blocks)"] == [">160.00", "16.00", ">8.00", ">10.0", "<2.00"]
     cpu = bench._table(results, "cpu").splitlines()
     assert cpu[1].split()[-5:] == ["10.00", "1.00", "0.50", "10.0", "2.00"]
     assert not any(line.startswith("import") for line in cpu)
