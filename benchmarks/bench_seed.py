@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import secrets
 import shutil
 import statistics
@@ -169,7 +170,9 @@ class _AsyncSeed:
         finally:
             if hasattr(self, "api"):
                 await self.api.close()
-        return {"import": None, "times": times, "cpu": cpu, "stopped": stopped}
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        return {"import": None, "times": times, "cpu": cpu, "stopped": stopped,
+                "peak_rss_mb": round(peak_mb)}  # fmt: skip
 
 
 def _async_child() -> None:
@@ -308,7 +311,8 @@ def main() -> None:
                 results[variant].append(res)
                 print(f"rep {rep} {variant:6} total {sum(res['times']):8.2f} s  "
                       f"blocks {[round(x, 2) for x in res['times']]} "
-                      f"stopped {res.get('stopped', [])}", flush=True)  # fmt: skip
+                      f"stopped {res.get('stopped', [])} "
+                      f"peak RSS {res.get('peak_rss_mb')} MB", flush=True)  # fmt: skip
         if not args.keep:
             shutil.rmtree(root / f"server{rep}", ignore_errors=True)
     if not args.keep:

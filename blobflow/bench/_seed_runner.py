@@ -4,8 +4,9 @@ Run by path with any Python (blobflow's, or the official SDK's virtualenv): read
 ``{"blocks": [...], "package": "...", "block_limit": seconds or null}`` on stdin, imports the
 package first (timed apart, as a user's interpreter start-up), executes the blocks in order and
 prints one line ``BLOBFLOW_SEED_RESULT {"import": s, "times": [s, ...], "cpu": [s, ...],
-"stopped": [i, ...]}``: per block the wall time and the process's CPU time (all its threads;
-less sensitive than wall time to other work on a shared machine).
+"stopped": [i, ...], "peak_rss_mb": n}``: per block the wall time and the process's CPU time
+(all its threads; less sensitive than wall time to other work on a shared machine), and the
+process's peak resident memory.
 
 A block still running after ``block_limit`` seconds is stopped (its time is then a lower bound,
 listed in ``stopped``) and the next block runs: the tutorial's blocks 7 and 8 do not depend on
@@ -14,6 +15,7 @@ the one before. This keeps a benchmark finite where a client is quadratic in the
 
 import importlib
 import json
+import resource
 import signal
 import sys
 import time
@@ -51,7 +53,9 @@ def main() -> None:
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
         print(f"block {i}: {times[-1]:.2f} s", file=sys.stderr, flush=True)
-    result = {"import": import_s, "times": times, "cpu": cpu, "stopped": stopped}
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    result = {"import": import_s, "times": times, "cpu": cpu, "stopped": stopped,
+              "peak_rss_mb": round(peak_mb)}  # fmt: skip
     print(RESULT_PREFIX + json.dumps(result), flush=True)
 
 

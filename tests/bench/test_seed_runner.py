@@ -30,6 +30,7 @@ def test_runner_times_cpu_and_stops_a_block_at_the_limit(tmp_path: Path) -> None
     assert res["cpu"][2] > 0.05
     assert res["stopped"] == [4]
     assert 1.0 <= res["times"][3] < 10.0
+    assert 5 < res["peak_rss_mb"] < 2000  # MB (ru_maxrss is KiB on Linux)
 
 
 def _bench_seed() -> Any:
