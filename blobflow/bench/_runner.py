@@ -103,6 +103,9 @@ _FIELDS = {"ok", "seconds", "peak_rss_mb", "project_id", "error"}
 
 def main() -> None:
     """Child side: run one blobflow strategy, print its result line."""
+    from blobflow._malloc import limit_malloc_arenas
+
+    limit_malloc_arenas()  # as the blobflow command's transfers run
     job = Job(**json.load(sys.stdin))
     out: dict[str, Any] = {"ok": False, "seconds": None, "project_id": None, "error": None}
     try:

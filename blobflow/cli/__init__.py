@@ -368,7 +368,7 @@ def _add_bench(sub: Any) -> None:
                    "counts; default 4,16,32)")
     p.add_argument("--no-floor", action="store_true",
                    help="skip the floors (the recorded replay of each direction)")
-    p.set_defaults(handler=_bench)
+    p.set_defaults(handler=_bench, transfers=True)
 
 
 # --- end benchmark command ---------------------------------------------------------------
@@ -408,6 +408,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
+    if getattr(args, "transfers", False):
+        from blobflow._malloc import limit_malloc_arenas
+
+        limit_malloc_arenas()  # a long job's threads: see blobflow/_malloc.py
     try:
         return handler(args)
     except KeyboardInterrupt:

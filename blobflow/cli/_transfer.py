@@ -288,7 +288,7 @@ def add_transfer_commands(sub: Any) -> None:
         help="upload into this existing project; images already there are skipped (re-runs)",
     )  # fmt: skip
     _connection_args(p)
-    p.set_defaults(handler=_cmd_upload)
+    p.set_defaults(handler=_cmd_upload, transfers=True)
 
     p = sub.add_parser(
         "download",
@@ -306,7 +306,7 @@ def add_transfer_commands(sub: Any) -> None:
         help="download even into a folder that holds another project (they mix)",
     )  # fmt: skip
     _connection_args(p)
-    p.set_defaults(handler=_cmd_download)
+    p.set_defaults(handler=_cmd_download, transfers=True)
 
     p = sub.add_parser(
         "import-blob",
@@ -335,4 +335,4 @@ def add_transfer_commands(sub: Any) -> None:
     )  # fmt: skip
     add_selection_arguments(p)
     _connection_args(p)
-    p.set_defaults(handler=_cmd_import_blob)
+    p.set_defaults(handler=_cmd_import_blob, transfers=True)
