@@ -1,13 +1,16 @@
 """Where a ``quick`` upload's time goes over a slow link: its requests on a time line.
 
     python benchmarks/wan_timeline.py [--images 30000] [--latency-ms 40] [--mbps 200]
+        [--in-flight 16]
 
 Starts the reference server with the ``wan`` profile's latency and link (as ``blobflow bench
 --profile wan`` does), runs ``quick_import(..., images_dir=...)`` of the bench's data into a
 new project, and prints when each blob part's upload and each registration ran, and how many
 annotation requests started and ended in each half second. The requests are recorded by the
 bench's recording transport (``blobflow.bench._record``), the one the floor's replay uses.
-One run, one process; the link's arithmetic is what to read, not the exact seconds.
+``--in-flight N`` sets ``TransferConfig.request_concurrency`` and
+``max_connections_per_host`` (16 by default). One run, one process; the link's arithmetic is
+what to read, not the exact seconds.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from blobflow import TransferConfig
 from blobflow.api import Api
 from blobflow.bench._data import DataSpec, ensure_data
 from blobflow.bench._record import RecordingTransport
@@ -29,8 +33,11 @@ from blobflow.project import quick_import_async
 from blobflow.server import ServerProcess
 
 
-async def _quick(address: str, token: str, workspace: int, root: Path, work: Path) -> Any:
-    async with Api(address, token) as api:
+async def _quick(
+    address: str, token: str, workspace: int, root: Path, work: Path, in_flight: int
+) -> Any:
+    config = TransferConfig(request_concurrency=in_flight, max_connections_per_host=in_flight)
+    async with Api(address, token, config) as api:
         project = await api.project.create(workspace, "timeline", change_name_if_conflict=True)
         assert project.id is not None
         meta = json.loads(await asyncio.to_thread((root / "meta.json").read_text))
@@ -68,6 +75,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=30_000)
     parser.add_argument("--latency-ms", type=float, default=40)
     parser.add_argument("--mbps", type=float, default=200)
+    parser.add_argument("--in-flight", type=int, default=16)
     parser.add_argument("--cache-dir", type=Path, default=None)
     args = parser.parse_args()
     data = ensure_data(DataSpec(images=args.images), args.cache_dir)
@@ -77,7 +85,8 @@ def main() -> None:
             work / "server", latency_ms=args.latency_ms, bandwidth_mbps=args.mbps
         ) as srv:
             seconds, calls = asyncio.run(
-                _quick(srv.address, srv.token, int(srv.workspace_id), data.root, work)
+                _quick(srv.address, srv.token, int(srv.workspace_id), data.root, work,
+                       args.in_flight)
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)
