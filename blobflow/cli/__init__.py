@@ -358,7 +358,11 @@ def _add_bench(sub: Any) -> None:
                    help="only these, e.g. upload:quick,download:fast (default: all six)")
     p.add_argument("--seed", type=int, default=0, help="data generator seed")
     p.add_argument("--cache-dir", help="generated data cache (default ~/.cache/blobflow/bench)")
-    p.add_argument("--work-dir", help="scratch folder for tars, downloads and server data")
+    p.add_argument(
+        "--work-dir",
+        help="scratch folder for tars, downloads and server data (default: /dev/shm when it "
+        "has room, else the system temp folder)",
+    )
     p.add_argument("--verify-sample", type=int, default=1000,
                    help="images whose bytes and annotation are re-downloaded to verify an "
                    "upload (0: all); names, count and sizes are always checked for all")

@@ -242,3 +242,25 @@ def test_floor_replay_patches_only_the_ids_the_server_handed_out(tmp_path: Path)
     assert _json.loads(replay._body(prepared[4])) == {
         "datasetId": 42, "annotations": [{"imageId": 44, "annotation": ann}]
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(("free_gb", "on_shm"), [(100.0, True), (0.5, False)])
+def test_default_work_dir_is_tmpfs_when_it_has_room(
+    free_gb: float, on_shm: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import tempfile
+    from types import SimpleNamespace
+
+    from blobflow.bench import _run
+
+    shm = tmp_path / "shm"
+    shm.mkdir()
+    monkeypatch.setattr(_run, "SHM", shm)
+    monkeypatch.setattr(_run.os, "statvfs", lambda _p: SimpleNamespace(
+        f_bavail=int(free_gb * 2**30 / 4096), f_frsize=4096))  # fmt: skip
+    expected = shm if on_shm else Path(tempfile.gettempdir())
+    assert _run.default_work_dir(30_000, 4.0) == expected  # 30,000 x 4 KB needs ~1.2 GB
+    monkeypatch.setattr(_run.os, "statvfs", lambda _p: (_ for _ in ()).throw(OSError("no")))
+    assert _run.default_work_dir(30_000, 4.0) == Path(tempfile.gettempdir())
+    assert os.path.isdir(expected)
