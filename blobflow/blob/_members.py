@@ -21,6 +21,7 @@ from blobflow.blob._tar import (
 )
 
 __all__ = [
+    "FolderFds",
     "File",
     "MemberRun",
     "empty_file_error",
@@ -111,6 +112,28 @@ class MemberRun:
         self.length = length
 
 
+class FolderFds:
+    """Each source folder opened once, for opening its files relative to it (no walk of the
+    whole path per file); all closed when the ``with`` block ends."""
+
+    def __init__(self, dirs: list[str]) -> None:
+        self._dirs = dirs
+        self._fds: dict[int, int] = {}
+
+    def __call__(self, index: int) -> int:
+        fd = self._fds.get(index)
+        if fd is None:
+            fd = self._fds[index] = os.open(self._dirs[index], os.O_RDONLY | _O_DIRECTORY)
+        return fd
+
+    def __enter__(self) -> FolderFds:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+
+
 def write_run(
     files: list[File], dirs: list[str], fd: int, flags: int, allow_empty: bool
 ) -> MemberRun:
@@ -119,13 +142,9 @@ def write_run(
     starts, sizes = array("q"), array("q")
     pieces: list[bytes] = []
     pending = pos = 0
-    dir_fds: dict[int, int] = {}
-    try:
+    with FolderFds(dirs) as folder_fd:
         for name, title, index in files:
-            dir_fd = dir_fds.get(index)
-            if dir_fd is None:
-                dir_fd = dir_fds[index] = os.open(dirs[index], os.O_RDONLY | _O_DIRECTORY)
-            data = read_member(title, dir_fd, flags)
+            data = read_member(title, folder_fd(index), flags)
             size = len(data)
             if not size and not allow_empty:
                 raise empty_file_error(os.path.join(dirs[index], title))
@@ -142,9 +161,6 @@ def write_run(
                 pending = pos
         if pieces:
             _writev(fd, pieces, pos - pending)
-    finally:
-        for dfd in dir_fds.values():
-            os.close(dfd)
     return MemberRun(starts, sizes, pos)
 
 
@@ -153,19 +169,12 @@ def predict_run(files: list[File], dirs: list[str]) -> MemberRun:
     from ``stat`` alone (no file is read)."""
     starts, sizes = array("q"), array("q")
     pos = 0
-    dir_fds: dict[int, int] = {}
-    try:
+    with FolderFds(dirs) as folder_fd:
         for name, title, index in files:
-            dir_fd = dir_fds.get(index)
-            if dir_fd is None:
-                dir_fd = dir_fds[index] = os.open(dirs[index], os.O_RDONLY | _O_DIRECTORY)
-            size = os.stat(title, dir_fd=dir_fd).st_size
+            size = os.stat(title, dir_fd=folder_fd(index)).st_size
             plain = len(name) <= 100 and size <= _MAX_OCTAL_SIZE and name.isascii()
             start = pos + (BLOCK if plain else len(build_header(name, size)))
             starts.append(start)
             sizes.append(size)
             pos = start + size + (-size % BLOCK)
-    finally:
-        for dfd in dir_fds.values():
-            os.close(dfd)
     return MemberRun(starts, sizes, pos)

@@ -27,6 +27,7 @@ from blobflow.blob._layout import offsets_pkl_path
 from blobflow.blob._members import (
     ZEROS,
     File,
+    FolderFds,
     empty_file_error,
     member_header,
     read_member,
@@ -36,7 +37,6 @@ from blobflow.blob._tar import BLOCK, end_of_archive
 
 __all__ = ["BlobPart", "archive_directory", "archive_directory_parts"]
 
-_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _FLUSH_AT = 8 << 20  # write joined output every 8 MiB
 
 
@@ -340,26 +340,21 @@ def _plan_and_write(
     keep = opts.batch_size is None
     split = opts.max_bytes is not None or opts.max_members is not None
     parts: list[_Written] = []
-    dir_fds: dict[int, int] = {}
     part = _Part(next(targets), opts)
     try:
-        for name, title, index in files:
-            dir_fd = dir_fds.get(index)
-            if dir_fd is None:
-                dir_fd = dir_fds[index] = os.open(dirs[index], os.O_RDONLY | _O_DIRECTORY)
-            data = read_member(title, dir_fd, flags)
-            if not data and not opts.allow_empty:
-                raise empty_file_error(os.path.join(dirs[index], title))
-            header = member_header(name, len(data))
-            pad = -len(data) % BLOCK
-            if split and part.is_full(len(header) + len(data) + pad, opts):
-                parts.append(part.close(keep))
-                part = _Part(next(targets), opts)
-            part.add(title, header, data, pad)
-        parts.append(part.close(keep))
+        with FolderFds(dirs) as folder_fd:
+            for name, title, index in files:
+                data = read_member(title, folder_fd(index), flags)
+                if not data and not opts.allow_empty:
+                    raise empty_file_error(os.path.join(dirs[index], title))
+                header = member_header(name, len(data))
+                pad = -len(data) % BLOCK
+                if split and part.is_full(len(header) + len(data) + pad, opts):
+                    parts.append(part.close(keep))
+                    part = _Part(next(targets), opts)
+                part.add(title, header, data, pad)
+            parts.append(part.close(keep))
     finally:
-        for fd in dir_fds.values():
-            os.close(fd)
         part.abandon()
     return parts
 
