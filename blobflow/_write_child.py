@@ -95,6 +95,19 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes:
     return data
 
 
+def frame_head(
+    folder: str | os.PathLike[str], files: list[tuple[str, bytes]], *, plain: bool = False
+) -> list[bytes]:
+    """The ``>II`` lengths and the JSON header of a frame of ``files`` (the parent's side);
+    the files' bytes follow them, in order."""
+    fields: dict[str, object] = {"dir": os.fspath(folder), "names": [n for n, _ in files],
+                                 "sizes": [len(d) for _, d in files]}  # fmt: skip
+    if plain:
+        fields["plain"] = True
+    header = json.dumps(fields).encode()
+    return [FRAME_HEAD.pack(len(header), sum(len(d) for _, d in files)), header]
+
+
 def _write_frame(header: dict[str, object], data: bytes) -> int:
     folder = str(header["dir"])
     names = header["names"]

@@ -46,7 +46,7 @@ from typing import Any
 import aiohttp
 
 from blobflow import _json, _write_child
-from blobflow._write_child import FRAME_HEAD
+from blobflow._write_child import frame_head
 from blobflow.bench._record import load_recording
 from blobflow.bench._rss import cpu_seconds, peak_rss_mb
 from blobflow.bench._runner import RESULT_PREFIX, Job
@@ -327,12 +327,8 @@ def _frames(files: list[tuple[Path, bytes]]) -> list[list[bytes]]:
         by_dir.setdefault(path.parent, []).append((path, data))
     frames = []
     for folder, named in by_dir.items():
-        header = json.dumps(
-            {"dir": str(folder), "names": [p.name for p, _ in named],
-             "sizes": [len(d) for _, d in named], "plain": True}
-        ).encode()  # fmt: skip
-        size = sum(len(d) for _, d in named)
-        frames.append([FRAME_HEAD.pack(len(header), size), header, *(d for _, d in named)])
+        plain = [(path.name, data) for path, data in named]
+        frames.append([*frame_head(folder, plain, plain=True), *(d for _, d in plain)])
     return frames
 
 

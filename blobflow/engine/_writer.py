@@ -19,7 +19,7 @@ from blobflow import _write_child
 from blobflow._config import TransferConfig
 from blobflow._errors import BlobflowError
 from blobflow._files import safe_member_name
-from blobflow._write_child import FRAME_HEAD, write_files_in
+from blobflow._write_child import frame_head, write_files_in
 
 __all__ = ["FileWriter", "ProcessFileWriter", "ThreadFileWriter", "open_file_writer"]
 
@@ -73,16 +73,11 @@ class ProcessFileWriter:
 
     async def write(self, folder: str | os.PathLike[str], files: Mapping[str, bytes]) -> None:
         checked = _checked(files)
-        header = json.dumps(
-            {"dir": os.fspath(folder), "names": [n for n, _ in checked],
-             "sizes": [len(d) for _, d in checked]}
-        ).encode()  # fmt: skip
-        size = sum(len(d) for _, d in checked)
         async with self._lock:
             if self._broken:
                 raise BlobflowError("the file writer process is unusable after an earlier error")
             self._broken = True  # until the answer arrives
-            reply = await self._exchange([FRAME_HEAD.pack(len(header), size), header], checked)
+            reply = await self._exchange(frame_head(folder, checked), checked)
             self._broken = False
         if "ok" in reply:
             return
